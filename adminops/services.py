@@ -1,0 +1,9 @@
+"""Operator-facing operations: feedback intake (and, later, catalog reloads and the Learning Centre)."""
+
+from adminops.models import Feedback
+from engine.models import ApiKey
+
+
+def record_feedback(*, key: ApiKey, **fields) -> Feedback:
+    """Stores one piece of feedback, remembering which key sent it."""
+    return Feedback.objects.create(key_prefix=key.prefix, **fields)

@@ -1,0 +1,80 @@
+"""Shared by the benchmarks: a real Engine server on a scratch database, and latency summaries.
+
+Loopback only. Every loop is bounded in time and count.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class BenchServer:
+    """gunicorn + gevent on a fresh database (SQLite in a temp dir, or DATABASE_URL if set)."""
+
+    def __init__(self, *, workers: int = 1, env: dict | None = None):
+        self.data_dir = Path(tempfile.mkdtemp(prefix="engine-bench-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "ENGINE_DATA_DIR": str(self.data_dir),
+            "PORT": str(self.port),
+            "ENGINE_WORKERS": str(workers),
+            "ENGINE_ACCESS_LOG": "false",
+            "LOG_LEVEL": "WARNING",
+            "ENGINE_THROTTLE_RATE": "1000000/min",
+            **(env or {}),
+        }
+        self.process = None
+
+    def manage(self, *args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True, text=True
+        ).stdout.strip()
+
+    def __enter__(self) -> "BenchServer":
+        self.manage("migrate", "--noinput")
+        self.admin_key = self.manage("engine_key", "create", "--name", "bench", "--scope", "admin")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+            cwd=ROOT, env=self.env, start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                time.sleep(0.1)
+        raise RuntimeError("the server did not start")
+
+    def __exit__(self, *exc) -> None:
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def describe_ms(samples: list[float]) -> str:
+    return f"p50 {percentile(samples, 0.5) * 1000:.2f} ms  p95 {percentile(samples, 0.95) * 1000:.2f} ms  p99 {percentile(samples, 0.99) * 1000:.2f} ms"

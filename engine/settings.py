@@ -1,0 +1,177 @@
+"""Django settings. Every environment variable is read here, once (see `.env.example`)."""
+
+import hashlib
+import secrets
+
+from engine.env import BASE_DIR, DATA_DIR, env
+
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _persistent_secret_key() -> str:
+    """Generated on the first run and kept in the data directory, so sessions survive restarts."""
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = env.str("SECRET_KEY", default="") or _persistent_secret_key()
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "engine",
+    "assets",
+    "memory",
+    "skills",
+    "execution",
+    "hitl",
+    "adminops",
+]
+
+MIDDLEWARE = [
+    "engine.middleware.RequestIdMiddleware",
+    "engine.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "engine.urls"
+WSGI_APPLICATION = "engine.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------------
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'engine.sqlite3'}"),
+}
+DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+# Connections go back after every request; PostgreSQL reuses them through psycopg's pool, which
+# is also what bounds the connections that many greenlets can open (notes: serving-under-gevent).
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASE_IS_POSTGRES:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("ENGINE_DB_POOL_SIZE", default=10),
+        "timeout": env.float("ENGINE_DB_POOL_TIMEOUT", default=10.0),
+    }
+else:
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # Tests that start a real server share the test database through a file, never ":memory:".
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-engine.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Static files, i18n -----------------------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+# WhiteNoise serves the admin's and the offline docs' assets straight from the apps: no collectstatic.
+WHITENOISE_USE_FINDERS = True
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- API --------------------------------------------------------------------------------------
+ENGINE_MAX_BODY_BYTES = env.int("ENGINE_MAX_BODY_BYTES", default=20 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = ENGINE_MAX_BODY_BYTES
+ENGINE_THROTTLE_RATE = env.str("ENGINE_THROTTLE_RATE", default="6000/min")
+ENGINE_KEY_ROTATION_GRACE_SECONDS = env.int("ENGINE_KEY_ROTATION_GRACE_SECONDS", default=86400)
+# The bootstrap key is hashed here and the raw value is never kept in settings.
+_bootstrap_key = env.str("ENGINE_API_KEY", default="")
+ENGINE_API_KEY_SHA256 = hashlib.sha256(_bootstrap_key.encode()).hexdigest() if _bootstrap_key else ""
+del _bootstrap_key
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["engine.auth.EngineKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["engine.auth.HasUserScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["engine.throttling.KeyRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "engine.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Engine API",
+    "DESCRIPTION": "A self-hosted agentic runtime behind one HTTP API. Send `X-Engine-Key` on "
+    "every request except `GET /health`, `/openapi.json` and `/docs`.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "engine.schema.add_error_responses",
+    ],
+}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Logging ----------------------------------------------------------------------------------
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "engine.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "engine.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Our own handler logs unexpected errors once, with the request id; Django's would repeat it.
+        "django.request": {"level": "CRITICAL", "propagate": True},
+    },
+}
