@@ -1,6 +1,7 @@
 """Django settings. Every environment variable is read here, once (see `.env.example`)."""
 
 import hashlib
+import os
 import secrets
 
 from engine.env import BASE_DIR, DATA_DIR, env
@@ -86,6 +87,8 @@ if DATABASE_IS_POSTGRES:
         "max_size": env.int("ENGINE_DB_POOL_SIZE", default=10),
         "timeout": env.float("ENGINE_DB_POOL_TIMEOUT", default=10.0),
     }
+    # One test database per test process, so that two suites can run side by side.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 else:
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -95,7 +98,7 @@ else:
         }
     )
     # Tests that start a real server share the test database through a file, never ":memory:".
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-engine.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-engine-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
