@@ -3,6 +3,7 @@
 import hashlib
 import os
 import secrets
+from pathlib import Path
 
 from engine.env import BASE_DIR, DATA_DIR, env
 
@@ -151,6 +152,12 @@ SPECTACULAR_SETTINGS = {
         "engine.schema.add_error_responses",
     ],
 }
+
+# --- Memory -----------------------------------------------------------------------------------
+# The catalog directory holds the soul template (soul.yaml); agents, skills and tools live there too.
+ENGINE_CATALOG_DIR = Path(env.str("ENGINE_CATALOG_DIR", default=str(BASE_DIR / "catalog"))).resolve()
+# Vector search needs the optional `embeddings` extra (a local sentence-embedding model, no network).
+ENGINE_EMBEDDINGS = env.bool("ENGINE_EMBEDDINGS", default=False)
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
