@@ -122,7 +122,7 @@ def _import_people(records: list[dict], counts: dict) -> dict[str, str]:
     for record in records:
         aliases = record.pop("alias_list")
         keys = [comparison_key(spelling) for spelling in (record["name"], *aliases)]
-        row = Person.objects.filter(id=record["id"]).first() or Person.objects.filter(name_key=keys[0]).first()
+        row = Person.objects.filter(id=record["id"]).first() or Person.objects.filter(name_key__in=keys).first()
         if row is None:
             match = PersonAlias.objects.filter(alias_key__in=keys).first()
             row = match.person if match else None
@@ -130,7 +130,7 @@ def _import_people(records: list[dict], counts: dict) -> dict[str, str]:
         if created:
             row = Person.objects.create(name_key=keys[0], **record)
         known = {row.name_key, *row.aliases.values_list("alias_key", flat=True)}
-        new = [PersonAlias(person=row, alias=alias, alias_key=key) for alias, key in zip(aliases, keys[1:]) if key not in known]
+        new = [PersonAlias(person=row, alias=alias, alias_key=key) for alias, key in zip((record["name"], *aliases), keys) if key not in known]
         PersonAlias.objects.bulk_create({alias.alias_key: alias for alias in new}.values())
         notes_changed = not created and record["notes"] and record["notes"] != row.notes and record["updated_at"] > row.updated_at
         if notes_changed:

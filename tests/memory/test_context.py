@@ -1,0 +1,28 @@
+import pytest
+
+from memory.context import build_memory_context, estimate_tokens
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_context_has_the_soul_then_relevant_facts_then_episodes(corpus):
+    text = build_memory_context(message="Which coffee with oat milk should I order before the billing deploy?", token_budget=2000)
+    soul_at, facts_at, episodes_at = (text.index(h) for h in ("## Who the user is", "## What you know", "## What happened before"))
+    assert soul_at < facts_at < episodes_at
+    assert "coffee order: Prefers a flat white with oat milk." in text
+    assert "Deployed the billing service to production." in text
+
+
+@pytest.mark.parametrize("budget", [0, 5, 40, 120, 400])
+def test_the_context_never_exceeds_its_token_budget(corpus, budget):
+    text = build_memory_context(message="coffee garden piano budget billing deploy", token_budget=budget)
+    assert estimate_tokens(text) <= budget
+    if budget >= 40:
+        assert text.startswith("## Who the user is")
+    if budget >= 400:
+        assert "## What you know" in text
+
+
+def test_a_message_with_nothing_to_search_gets_only_the_soul(corpus):
+    text = build_memory_context(message="   ", token_budget=500)
+    assert text.startswith("## Who the user is") and "## What you know" not in text
