@@ -185,3 +185,37 @@ LOGGING = {
         "django.request": {"level": "CRITICAL", "propagate": True},
     },
 }
+
+# --- Asset Directory (MCP connectors) ---------------------------------------------------------
+# MCP servers come from ENGINE_CATALOG_DIR/mcp_servers (see ENGINE_CATALOG_DIR above).
+
+
+def _persistent_secrets_key() -> str:
+    """A Fernet key generated on the first run and kept in the data directory, like SECRET_KEY."""
+    from cryptography.fernet import Fernet
+
+    path = DATA_DIR / "secrets_key"
+    if not path.exists():
+        path.write_text(Fernet.generate_key().decode())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# Fernet keys for credentials at rest, newest first: prepend a new key to rotate, then run
+# `manage.py rotate_asset_secrets`, then drop the old one.
+ENGINE_SECRETS_KEYS = env.list("ENGINE_SECRETS_KEYS", default=[]) or [_persistent_secrets_key()]
+# Where OAuth providers send the browser back; empty: derived from the request that started the flow.
+ENGINE_PUBLIC_URL = env.str("ENGINE_PUBLIC_URL", default="").rstrip("/")
+ENGINE_OAUTH_STATE_TTL_SECONDS = env.int("ENGINE_OAUTH_STATE_TTL_SECONDS", default=600)
+ENGINE_OAUTH_REFRESH_MARGIN_SECONDS = env.int("ENGINE_OAUTH_REFRESH_MARGIN_SECONDS", default=60)
+ENGINE_OAUTH_HTTP_TIMEOUT = env.float("ENGINE_OAUTH_HTTP_TIMEOUT", default=10.0)
+# Plain-http OAuth endpoints, for a provider on the loopback in development and tests only.
+ENGINE_OAUTH_INSECURE_HTTP = env.bool("ENGINE_OAUTH_INSECURE_HTTP", default=False)
+if ENGINE_OAUTH_INSECURE_HTTP:
+    os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"  # oauthlib reads this flag itself
+ENGINE_MCP_CONNECT_TIMEOUT = env.float("ENGINE_MCP_CONNECT_TIMEOUT", default=15.0)
+ENGINE_MCP_CALL_TIMEOUT = env.float("ENGINE_MCP_CALL_TIMEOUT", default=60.0)
+ENGINE_MCP_TOOLS_TTL_SECONDS = env.int("ENGINE_MCP_TOOLS_TTL_SECONDS", default=300)
+ENGINE_MCP_MAX_SESSIONS = env.int("ENGINE_MCP_MAX_SESSIONS", default=32)
+# The MCP SDK's HTTP client logs every request at INFO.
+LOGGING["loggers"]["httpx2"] = {"level": "WARNING", "propagate": True}

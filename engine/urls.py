@@ -13,6 +13,7 @@ urlpatterns = [
     path("whoami", WhoAmIView.as_view(), name="whoami"),
     path("admin/keys", KeyListView.as_view(), name="admin-keys"),
     path("", include("adminops.urls")),
+    path("", include("assets.urls")),
     path("", include("memory.urls")),
 ]
 

@@ -1,0 +1,90 @@
+"""assets.mcp, the client API the tool registry calls, against real MCP servers."""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.db import connection as db_connection
+
+from assets import crypto, mcp
+from assets.errors import ConnectionNotConnected, ConnectionNotFound, McpTimeout, McpUnreachable
+from assets.models import Connection, ConnectionStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def key_connection(servers, mcp_http) -> str:
+    connection = Connection.objects.create(
+        server=servers["key"], status=ConnectionStatus.CONNECTED, secrets_sealed=crypto.seal({"api_key": mcp_http.api_key})
+    )
+    return connection.ref_id
+
+
+@pytest.fixture
+def stdio_connection(servers) -> str:
+    return Connection.objects.create(server=servers["stdio"], status=ConnectionStatus.CONNECTED).ref_id
+
+
+def test_it_lists_the_tools_of_a_streamable_http_server_with_their_schemas(key_connection):
+    tools = {tool["name"]: tool for tool in mcp.list_tools(key_connection)}
+    assert set(tools) == {"add", "echo", "slow", "fail"}
+    assert tools["add"]["description"] == "Adds two integers."
+    assert tools["add"]["input_schema"]["properties"].keys() == {"a", "b"}
+
+
+def test_it_calls_a_tool_and_returns_its_content(key_connection):
+    result = mcp.call_tool(key_connection, "add", {"a": 2, "b": 3}, timeout=10)
+    assert result["is_error"] is False
+    assert result["content"] == [{"type": "text", "text": "5"}]
+
+
+def test_a_failing_tool_is_a_result_marked_as_an_error_not_an_exception(key_connection):
+    result = mcp.call_tool(key_connection, "fail", {"reason": "boom"}, timeout=10)
+    assert result["is_error"] is True
+    assert "boom" in result["content"][0]["text"]
+
+
+def test_a_slow_tool_times_out_with_mcp_timeout_and_the_session_stays_usable(key_connection):
+    started = time.monotonic()
+    with pytest.raises(McpTimeout):
+        mcp.call_tool(key_connection, "slow", {"seconds": 5}, timeout=0.5)
+    assert time.monotonic() - started < 2
+    assert mcp.call_tool(key_connection, "echo", {"text": "still here"}, timeout=5)["content"][0]["text"] == "still here"
+
+
+def test_twenty_concurrent_calls_share_one_session_and_overlap(key_connection):
+    mcp.list_tools(key_connection)
+
+    def call(n: int) -> str:
+        try:
+            return mcp.call_tool(key_connection, "slow", {"seconds": 1}, timeout=10)["content"][0]["text"]
+        finally:
+            db_connection.close()
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(call, range(20)))
+    elapsed = time.monotonic() - started
+    assert results == ["slept 1.0"] * 20
+    assert elapsed < 3, elapsed
+
+
+def test_it_lists_and_calls_the_tools_of_a_stdio_server(stdio_connection):
+    assert {tool["name"] for tool in mcp.list_tools(stdio_connection)} == {"add", "echo", "slow", "fail"}
+    assert mcp.call_tool(stdio_connection, "echo", {"text": "over stdio"}, timeout=10)["content"][0]["text"] == "over stdio"
+
+
+def test_an_unreachable_server_raises_mcp_unreachable(servers):
+    ref = Connection.objects.create(server=servers["gone"], status=ConnectionStatus.CONNECTED).ref_id
+    with pytest.raises(McpUnreachable) as raised:
+        mcp.call_tool(ref, "add", {"a": 1, "b": 1}, timeout=5)
+    assert raised.value.code == "mcp_unreachable"
+
+
+def test_an_unknown_or_pending_connection_raises_a_typed_error(servers):
+    with pytest.raises(ConnectionNotFound):
+        mcp.list_tools("conn-nope")
+    pending = Connection.objects.create(server=servers["oauth"], status=ConnectionStatus.PENDING_OAUTH)
+    with pytest.raises(ConnectionNotConnected):
+        mcp.call_tool(pending.ref_id, "add", {}, timeout=5)
