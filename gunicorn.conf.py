@@ -29,3 +29,20 @@ def post_worker_init(worker):
     if psycopg.waiting.wait.__name__ == "wait_c":
         worker.log.critical("psycopg was imported before gevent patched the worker; refusing to serve")
         raise SystemExit(3)
+
+    from engine.db import hold_sqlite_open
+    from execution import wakeups, watchdog
+
+    hold_sqlite_open()
+    wakeups.start_listener()  # before serving: NOTIFYs sent while nobody listens are lost
+    watchdog.start()  # closes the turns a dead predecessor left running
+
+
+def worker_exit(server, worker):
+    from execution import runner
+
+    runner.drain(timeout=max(1, graceful_timeout - 5))
+
+    from assets import mcp_runtime
+
+    mcp_runtime.shutdown(timeout=5)  # MCP sessions close and stdio servers end with the worker

@@ -159,6 +159,17 @@ ENGINE_CATALOG_DIR = Path(env.str("ENGINE_CATALOG_DIR", default=str(BASE_DIR / "
 # Vector search needs the optional `embeddings` extra (a local sentence-embedding model, no network).
 ENGINE_EMBEDDINGS = env.bool("ENGINE_EMBEDDINGS", default=False)
 
+# --- Execution ----------------------------------------------------------------------------
+ENGINE_MODEL = env.str("ENGINE_MODEL", default="offline")
+ENGINE_MAX_STEPS = env.int("ENGINE_MAX_STEPS", default=20)
+ENGINE_HEARTBEAT_SECONDS = env.float("ENGINE_HEARTBEAT_SECONDS", default=15.0)
+ENGINE_RUN_HEARTBEAT_SECONDS = env.float("ENGINE_RUN_HEARTBEAT_SECONDS", default=10.0)
+CHANNEL_STATE_TTL_ACTIVE = env.int("CHANNEL_STATE_TTL_ACTIVE", default=3 * 3600)
+CHANNEL_STATE_TTL_HITL = env.int("CHANNEL_STATE_TTL_HITL", default=72 * 3600)
+ENGINE_MAX_MESSAGE_CHARS = env.int("ENGINE_MAX_MESSAGE_CHARS", default=100_000)
+ENGINE_MAX_MEDIA_BYTES = env.int("ENGINE_MAX_MEDIA_BYTES", default=5 * 1024 * 1024)
+ENGINE_CHAT_KEY = env.str("ENGINE_CHAT_KEY", default="")
+
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- Logging ----------------------------------------------------------------------------------
@@ -217,5 +228,7 @@ ENGINE_MCP_CONNECT_TIMEOUT = env.float("ENGINE_MCP_CONNECT_TIMEOUT", default=15.
 ENGINE_MCP_CALL_TIMEOUT = env.float("ENGINE_MCP_CALL_TIMEOUT", default=60.0)
 ENGINE_MCP_TOOLS_TTL_SECONDS = env.int("ENGINE_MCP_TOOLS_TTL_SECONDS", default=300)
 ENGINE_MCP_MAX_SESSIONS = env.int("ENGINE_MCP_MAX_SESSIONS", default=32)
-# The MCP SDK's HTTP client logs every request at INFO.
-LOGGING["loggers"]["httpx2"] = {"level": "WARNING", "propagate": True}
+# requests-oauthlib logs token request and response bodies at DEBUG; the MCP SDK's HTTP client
+# logs every request at INFO. Neither goes below WARNING, whatever LOG_LEVEL says.
+for _noisy in ("requests_oauthlib", "oauthlib", "httpx2", "httpcore2"):
+    LOGGING["loggers"][_noisy] = {"level": "WARNING", "propagate": True}

@@ -13,8 +13,9 @@ urlpatterns = [
     path("whoami", WhoAmIView.as_view(), name="whoami"),
     path("admin/keys", KeyListView.as_view(), name="admin-keys"),
     path("", include("adminops.urls")),
-    path("", include("assets.urls")),
     path("", include("memory.urls")),
+    path("", include("assets.urls")),
+    path("", include("execution.urls")),
 ]
 
 handler400 = "engine.errors.handler400"

@@ -52,6 +52,9 @@ class EngineServer:
             "LOG_LEVEL": "INFO",
             # A closed client connection still holds a gevent worker's shutdown for the keep-alive time.
             "ENGINE_KEEPALIVE_SECONDS": "1",
+            # Quick heartbeats and watchdog beats, so tests see them without waiting long.
+            "ENGINE_HEARTBEAT_SECONDS": "0.5",
+            "ENGINE_RUN_HEARTBEAT_SECONDS": "1",
             **(env or {}),
         }
         self.process: subprocess.Popen | None = None

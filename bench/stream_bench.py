@@ -1,0 +1,106 @@
+"""Streaming figures of the real server (one gunicorn+gevent worker, offline model):
+
+1. first-token overhead: request sent → first `text_delta` received, minus the model's own
+   first-token time (measured in-process on the same message); target ≤ 5 ms p50;
+2. throughput: events per second through one worker on a 2,000-delta reply; target ≥ 5,000/s;
+3. p95 first-token overhead with 100 concurrent streaming turns on one worker; target ≤ 50 ms.
+
+    .venv/bin/python bench/stream_bench.py [--turns 40] [--concurrent 100]
+
+Loopback only; every loop is bounded. Uses SQLite in a scratch directory, or DATABASE_URL.
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import BenchServer, describe_ms, percentile  # noqa: E402
+from bench.sse_client import post_execute  # noqa: E402
+
+
+def model_first_token_seconds(message: str) -> float:
+    """The offline model's own time to its first token, outside the Engine."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "engine.settings")
+    from execution.llm import ModelRequest, TextDelta
+    from execution.offline_model import OfflineModel
+
+    samples = []
+    for _ in range(50):
+        started = time.perf_counter()
+        stream = OfflineModel().stream(ModelRequest(system="", messages=[{"role": "user", "content": [{"type": "text", "text": message}]}]))
+        next(item for item in stream if isinstance(item, TextDelta))
+        samples.append(time.perf_counter() - started)
+        stream.close()
+    return percentile(samples, 0.5)
+
+
+def first_token_delay(server: BenchServer, task_id: str, message: str) -> float:
+    started = time.perf_counter()
+    events = post_execute(server.port, server.admin_key, {"message": message, "task_id": task_id, "direct": True})
+    first = next(arrived for arrived, kind, _ in events if kind == "text_delta")
+    return first - started
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """user+system CPU time of the worker processes under the gunicorn master `pid`."""
+    total = 0.0
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--turns", type=int, default=40)
+    parser.add_argument("--concurrent", type=int, default=100)
+    parser.add_argument("--deltas", type=int, default=2000)
+    args = parser.parse_args()
+    message = "hello"
+    model_ttft = model_first_token_seconds(message)
+    print(f"offline model's own first token: {model_ttft * 1000:.3f} ms (p50, in-process)")
+
+    with BenchServer() as server:
+        for i in range(5):  # warm-up
+            first_token_delay(server, f"warm-{i}", message)
+
+        overheads = [first_token_delay(server, f"ttft-{i}", message) - model_ttft for i in range(args.turns)]
+        print(f"1. first-token overhead, sequential ({args.turns} turns): {describe_ms(overheads)}  (target p50 <= 5 ms)")
+
+        rates, cpu_per_event = [], []
+        for i in range(5):
+            cpu_before = server_cpu_seconds(server.process.pid)
+            started = time.perf_counter()
+            events = post_execute(server.port, server.admin_key, {"message": f"/stream {args.deltas}", "task_id": f"tp-{i}", "direct": True})
+            elapsed = time.perf_counter() - started
+            cpu = server_cpu_seconds(server.process.pid) - cpu_before
+            deltas = sum(1 for _, kind, _ in events if kind == "text_delta")
+            assert deltas == args.deltas, deltas
+            rates.append(len(events) / elapsed)
+            cpu_per_event.append(cpu / len(events))
+        best_cpu = min(cpu_per_event)
+        print(
+            f"2. throughput, {args.deltas}-delta reply: {percentile(rates, 0.5):.0f} events/s p50 of 5 turns "
+            f"(best {max(rates):.0f}/s); worker CPU {best_cpu * 1e6:.0f} us/event = {1 / best_cpu:.0f} events/s per core  (target >= 5000/s)"
+        )
+
+        def one_turn(i: int) -> float:
+            return first_token_delay(server, f"conc-{i}", message) - model_ttft
+
+        greenlets = [gevent.spawn(one_turn, i) for i in range(args.concurrent)]
+        gevent.joinall(greenlets, raise_error=True, timeout=120)
+        concurrent = [g.value for g in greenlets]
+        print(f"3. first-token overhead, {args.concurrent} concurrent turns: {describe_ms(concurrent)}  (target p95 <= 50 ms)")
+
+
+if __name__ == "__main__":
+    main()

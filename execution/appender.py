@@ -1,0 +1,140 @@
+"""Appending a run's events without making the run wait for the database.
+
+Each run numbers its events through its `EventWriter` and queues them; one appender greenlet
+per worker process writes what every run has queued in a single transaction, then wakes the
+readers. An urgent event (anything but a delta, and a turn's first token) goes out at once;
+deltas in a burst wait COALESCE_SECONDS so that they share a write. With a hundred turns
+streaming at once, that is one transaction per burst window, not one per token per turn.
+"""
+
+import logging
+import time
+from collections import deque
+
+import gevent
+import gevent.event
+
+from engine.db import release_connection
+from execution.eventlog import PendingEvent, RunBatch, append_batches, now_ms
+from execution.models import Task
+
+logger = logging.getLogger(__name__)
+
+COALESCE_SECONDS = 0.004
+QUIET_SECONDS = 0.05
+COALESCED_TYPES = {"text_delta", "thinking_delta"}
+WRITE_ATTEMPTS = 12
+
+
+class EventLogUnavailable(Exception):
+    """The log could not be written for long enough that the run must stop."""
+
+
+class EventWriter:
+    """Orders and numbers the events of one run (the only writer of its task while it runs)."""
+
+    def __init__(self, *, task: Task, run_id: str):
+        self.task = task
+        self.run_id = run_id
+        self.queue: deque[PendingEvent] = deque()
+        self.final: tuple[int, dict] | None = None
+        self.failed = False
+        self._seq = task.last_seq
+        self._drained = gevent.event.Event()
+        self._drained.set()
+
+    def emit(self, type: str, data: dict, *, urgent: bool | None = None) -> PendingEvent:
+        """Queues an event. Deltas may wait a few milliseconds to share a write; other events
+        (and `urgent=True`) are written at once."""
+        if self.failed:
+            raise EventLogUnavailable("The event log cannot be written.")
+        self._seq += 1
+        event = PendingEvent(seq=self._seq, ts=now_ms(), type=type, data=data)
+        self.queue.append(event)
+        self._drained.clear()
+        _appender.submit(self, urgent=urgent or (urgent is None and type not in COALESCED_TYPES))
+        return event
+
+    def finish(self, type: str, data: dict, *, run_update: dict) -> None:
+        """Emits the run's closing event, applies `run_update` with it, and waits for the writes."""
+        if self.final is None:  # a second call (cancel arrived while closing) only waits again
+            final = self.emit(type, data)
+            self.final = (final.seq, run_update)
+        self.close()
+
+    def close(self) -> None:
+        """Waits until everything emitted is written (or the log gave up)."""
+        if self.queue:
+            _appender.submit(self, urgent=True)
+        self._drained.wait()
+        if self.failed:
+            raise EventLogUnavailable(f"Events of run {self.run_id} could not be written.")
+
+    def batch(self) -> RunBatch:
+        events = list(self.queue)
+        update = self.final[1] if self.final and events and events[-1].seq == self.final[0] else None
+        return RunBatch(task=self.task, run_id=self.run_id, events=events, run_update=update)
+
+    def written(self, count: int) -> None:
+        for _ in range(count):
+            self.queue.popleft()
+        if not self.queue:
+            self._drained.set()
+
+    def give_up(self) -> None:
+        self.failed = True
+        self.queue.clear()
+        self._drained.set()
+
+
+class _Appender:
+    def __init__(self):
+        self._dirty: dict[EventWriter, None] = {}  # insertion-ordered set
+        self._wanted = gevent.event.Event()
+        self._urgent = False
+        self._last_write = 0.0
+        self._greenlet: gevent.Greenlet | None = None
+
+    def submit(self, writer: EventWriter, *, urgent: bool) -> None:
+        self._dirty[writer] = None
+        self._urgent = self._urgent or urgent
+        self._wanted.set()
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._run_forever)
+
+    def _run_forever(self) -> None:
+        while True:
+            self._wanted.wait()
+            self._wanted.clear()
+            if time.monotonic() - self._last_write < QUIET_SECONDS and not self._urgent:
+                gevent.sleep(COALESCE_SECONDS)
+            self._urgent = False
+            while self._dirty:
+                self._write_dirty()
+
+    def _write_dirty(self) -> None:
+        writers = list(self._dirty)
+        self._dirty.clear()
+        batches = [writer.batch() for writer in writers]
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                append_batches([b for b in batches if b.events])
+                break
+            except Exception:
+                logger.warning("appending events failed (attempt %d)", attempt + 1, exc_info=True)
+                gevent.sleep(min(0.05 * 2**attempt, 2))
+            finally:
+                release_connection()
+        else:
+            logger.error("giving up on %d runs' events: the database cannot be written", len(writers))
+            for writer in writers:
+                writer.give_up()
+            return
+        self._last_write = time.monotonic()
+        for writer, batch in zip(writers, batches):
+            writer.written(len(batch.events))
+            if writer.queue:  # emitted while the write was in flight (PostgreSQL yields)
+                self._dirty[writer] = None
+
+
+_appender = _Appender()

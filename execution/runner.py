@@ -1,0 +1,90 @@
+"""Running a turn: each run executes in its own greenlet, independent of the request that
+started it, and reports every step to the event log (model → tools → model, until done).
+
+This module owns the greenlets of the runs in this worker process: launching, cancelling,
+and draining them at shutdown.
+"""
+
+import logging
+import os
+import socket
+
+import gevent
+from django.db import connection
+
+from execution import wakeups
+from execution.errors import RunCancelled, WorkerStopping
+from execution.models import Run
+
+logger = logging.getLogger(__name__)
+
+_local_runs: dict[str, gevent.Greenlet] = {}
+
+
+def worker_id() -> str:
+    """host:pid of this process (read each time: gunicorn forks workers after import)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def local_run_ids() -> list[str]:
+    return list(_local_runs)
+
+
+def launch(run_id: str) -> gevent.Greenlet:
+    from execution.turn import execute_turn
+
+    greenlet = gevent.spawn(_run_and_release, execute_turn, run_id)
+    _local_runs[run_id] = greenlet
+    greenlet.link(lambda _: _local_runs.pop(run_id, None))
+    return greenlet
+
+
+def _run_and_release(execute, run_id: str) -> None:
+    try:
+        execute(run_id)
+        start_next_after(run_id)
+    finally:
+        connection.close()  # a spawned greenlet must give its connection back (pool slot)
+
+
+def start_next_after(run_id: str) -> None:
+    """Starts the task's next queued turn, now that `run_id` has ended."""
+    from execution.services import promote_next_queued
+
+    try:
+        run = Run.objects.select_related("task").get(pk=run_id)
+        promote_next_queued(run.task)
+    except Exception:
+        logger.exception("could not start the next queued turn after %s", run_id)
+
+
+def cancel_local(run_id: str) -> bool:
+    """Kills the run's greenlet if it lives in this process; False when it does not."""
+    greenlet = _local_runs.get(run_id)
+    if greenlet is None or greenlet.dead:
+        return False
+    greenlet.kill(RunCancelled, block=False)
+    return True
+
+
+def _on_control(payload: str) -> None:
+    action, _, run_id = payload.partition(":")
+    if action == "cancel":
+        cancel_local(run_id)
+
+
+wakeups.on_control(_on_control)
+
+
+def drain(timeout: float) -> None:
+    """At shutdown: lets running turns finish for `timeout` seconds, then stops the rest
+    (they close as errored with WORKER_SHUTDOWN, visible through replay)."""
+    running = list(_local_runs.values())
+    if not running:
+        return
+    logger.info("waiting up to %.0fs for %d running turn(s)", timeout, len(running))
+    gevent.joinall(running, timeout=timeout)
+    for greenlet in running:
+        if not greenlet.dead:
+            greenlet.kill(WorkerStopping, block=False)
+    gevent.joinall(running, timeout=5)

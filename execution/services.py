@@ -1,0 +1,140 @@
+"""Starting, queueing and cancelling turns; the thread's messages around edits and retries."""
+
+import logging
+from dataclasses import dataclass, field
+
+import gevent
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from execution import runner, selectors, wakeups
+from execution.errors import MessageNotFound, NoActiveRun, TaskBusy, TaskNotFound
+from execution.models import Message, MessageRole, Run, RunStatus, Task
+
+logger = logging.getLogger(__name__)
+CANCEL_WAIT_SECONDS = 5.0
+
+
+@dataclass
+class TurnRequest:
+    task_id: str
+    message: str = ""
+    media: list[dict] = field(default_factory=list)
+    direct: bool = False
+    edit_message_id: str | None = None
+    retry_message_id: str | None = None
+    queue: bool = False
+
+    def options(self) -> dict:
+        return {
+            "message": self.message,
+            "media": self.media,
+            "direct": self.direct,
+            "edit_message_id": self.edit_message_id,
+            "retry_message_id": self.retry_message_id,
+        }
+
+
+@transaction.atomic
+def start_run(turn: TurnRequest) -> Run:
+    """Creates the run for one turn and launches it once committed.
+
+    Raises TaskBusy when a turn is active on the task (unless `turn.queue`: then the run waits
+    as `queued` and starts when the active one ends), MessageNotFound for an edit or retry of a
+    message that is not a live user message of this task. Nothing is written when it raises."""
+    task, _ = Task.objects.get_or_create(task_id=turn.task_id)
+    _check_target(task, turn.edit_message_id or turn.retry_message_id)
+    run = Run(task=task, status=RunStatus.RUNNING, options=turn.options(), started_at=timezone.now(),
+              heartbeat_at=timezone.now(), worker=runner.worker_id())
+    try:
+        with transaction.atomic():
+            run.save()
+    except IntegrityError:
+        active = selectors.active_run(task)
+        if not turn.queue:
+            raise TaskBusy(f"Task {task.task_id} is busy with run {active.id if active else '?'}; "
+                           "wait for it, cancel it, or send queue=true.", active_run_id=active and active.id)
+        run.status, run.started_at, run.heartbeat_at, run.worker = RunStatus.QUEUED, None, None, ""
+        run.save()
+        return run
+    _record_user_turn(run)
+    transaction.on_commit(lambda: runner.launch(run.id))
+    return run
+
+
+def _check_target(task: Task, message_id: str | None) -> None:
+    if message_id and not Message.objects.filter(
+        id=message_id, task=task, role=MessageRole.USER, superseded=False
+    ).exists():
+        raise MessageNotFound(f"Message {message_id} is not a user message of task {task.task_id}.")
+
+
+def _record_user_turn(run: Run) -> None:
+    """Writes the thread as this turn sees it: a new user message, an edit (the old message
+    and everything after it superseded) or a retry (everything after it superseded)."""
+    options, task = run.options, run.task
+    target_id = options.get("edit_message_id") or options.get("retry_message_id")
+    if target_id:
+        target = Message.objects.get(id=target_id, task=task)
+        if target.superseded:
+            raise MessageNotFound(f"Message {target_id} was superseded meanwhile.")
+        later = Message.objects.filter(task=task, position__gt=target.position)
+        if options.get("edit_message_id"):
+            later = Message.objects.filter(task=task, position__gte=target.position)
+        later.update(superseded=True)
+    if options.get("retry_message_id"):
+        trigger = target
+    else:
+        content = [{"type": "text", "text": options["message"]}, *options.get("media", [])]
+        trigger = Message.objects.create(
+            task=task, run=run, role=MessageRole.USER, content=content, position=selectors.next_position(task)
+        )
+    run.options = {**options, "message_id": trigger.id}
+    run.save(update_fields=["options"])
+
+
+def promote_next_queued(task: Task) -> None:
+    """Starts the oldest queued run of the task, if any, now that none is active."""
+    next_run = Run.objects.filter(task=task, status=RunStatus.QUEUED).order_by("created_at").first()
+    if next_run is None:
+        return
+    try:
+        with transaction.atomic():
+            claimed = Run.objects.filter(pk=next_run.pk, status=RunStatus.QUEUED).update(
+                status=RunStatus.RUNNING, started_at=timezone.now(), heartbeat_at=timezone.now(),
+                worker=runner.worker_id(),
+            )
+            if not claimed:
+                return
+            next_run.refresh_from_db()
+            _record_user_turn(next_run)
+    except IntegrityError:
+        return  # another turn became active first; it will promote this one when it ends
+    except MessageNotFound as gone:
+        Run.objects.filter(pk=next_run.pk).update(
+            status=RunStatus.ERRORED, ended_at=timezone.now(), error_code="MESSAGE_NOT_FOUND", error_message=gone.message
+        )
+        return promote_next_queued(task)
+    runner.launch(next_run.id)
+
+
+def cancel_active_run(*, task_id: str) -> Run:
+    """Stops the task's active turn and waits (a few seconds at most) until it has closed.
+
+    The run's own greenlet is killed where it waits (model stream, tool), so it records what it
+    produced and closes the stream with `thread_lifecycle: cancelled`. A run in another worker
+    is reached through the control channel. Raises TaskNotFound or NoActiveRun."""
+    task = Task.objects.filter(task_id=task_id).first()
+    if task is None:
+        raise TaskNotFound(f"There is no task {task_id!r}.")
+    run = selectors.active_run(task)
+    if run is None:
+        raise NoActiveRun(f"Nothing is running on task {task_id!r}.")
+    if not runner.cancel_local(run.id):
+        with transaction.atomic():
+            wakeups.notify_in_transaction(wakeups.CONTROL_CHANNEL, f"cancel:{run.id}")
+    deadline = gevent.get_hub().loop.now() + CANCEL_WAIT_SECONDS
+    while not selectors.run_is_finished(run.id) and gevent.get_hub().loop.now() < deadline:
+        gevent.sleep(0.02)
+    run.refresh_from_db()
+    return run

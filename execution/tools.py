@@ -1,0 +1,76 @@
+"""The tool registry: every tool the agent can call, whatever provides it.
+
+A tool declares a name, a description, a JSON-schema input and a permission policy. Input is
+validated against the schema before the tool runs; a validation failure, an unknown tool or a
+tool's own `ToolError` goes back to the model as a tool error, never a crashed run.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import jsonschema
+
+from execution.llm import ToolSpec
+
+
+class ToolError(Exception):
+    """A failure the model should see as the tool's result."""
+
+
+@dataclass(frozen=True)
+class ToolContext:
+    task_id: str
+    run_id: str
+
+
+@dataclass(frozen=True)
+class Tool:
+    name: str
+    description: str
+    input_schema: dict
+    run: Callable[[dict, ToolContext], object]
+    policy: str = "allow"  # "allow", "deny" or "ask"
+
+    @property
+    def spec(self) -> ToolSpec:
+        return ToolSpec(name=self.name, description=self.description, input_schema=self.input_schema)
+
+
+_tools: dict[str, Tool] = {}
+
+
+def register(tool: Tool) -> Tool:
+    _tools[tool.name] = tool
+    return tool
+
+
+def available_tools() -> list[Tool]:
+    return sorted(_tools.values(), key=lambda tool: tool.name)
+
+
+def run_tool(name: str, tool_input: dict, context: ToolContext) -> object:
+    """Runs one call. Raises ToolError for anything the model should hear about."""
+    tool = _tools.get(name)
+    if tool is None:
+        raise ToolError(f"There is no tool named {name!r}.")
+    try:
+        jsonschema.validate(tool_input, tool.input_schema)
+    except jsonschema.ValidationError as invalid:
+        raise ToolError(f"Invalid input for {name}: {invalid.message}") from None
+    return tool.run(tool_input, context)
+
+
+def _current_time(tool_input: dict, context: ToolContext) -> dict:
+    now = datetime.now(timezone.utc)
+    return {"utc": now.isoformat(timespec="seconds"), "epoch_ms": int(now.timestamp() * 1000)}
+
+
+register(
+    Tool(
+        name="current_time",
+        description="The current date and time in UTC.",
+        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+        run=_current_time,
+    )
+)

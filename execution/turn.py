@@ -1,0 +1,247 @@
+"""One turn of the agent loop, top to bottom: load the thread, plan (unless `direct`), then
+model → tools → model until the model stops or ENGINE_MAX_STEPS is reached. Every step is
+emitted to the event log; the messages it produces are stored in the thread."""
+
+import json
+import logging
+
+import gevent
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from engine.db import release_connection
+from execution import selectors
+from execution.errors import RunCancelled, RunFailed, WorkerStopping
+from execution.appender import EventLogUnavailable, EventWriter
+from execution.eventlog import iso_now
+from execution.llm import ModelError, ModelRequest, TextDelta, ThinkingDelta, ToolUse, Usage, get_model
+from execution.models import Message, MessageRole, Run, RunStatus
+from execution.tools import ToolContext, ToolError, available_tools, run_tool
+
+logger = logging.getLogger(__name__)
+
+MODEL_ATTEMPTS = 4
+SYSTEM_PROMPT = (
+    "You are the Engine, an agent working for one user. Use the tools when they help, "
+    "and say plainly what you did."
+)
+PLANNING_PROMPT = "Before acting, write a short plan for answering the user's latest message. Do not answer it yet."
+_STATUS_OF_PHASE = {"completed": RunStatus.COMPLETED, "errored": RunStatus.ERRORED, "cancelled": RunStatus.CANCELLED}
+
+
+def execute_turn(run_id: str) -> None:
+    run = Run.objects.select_related("task").get(pk=run_id)
+    Turn(run).execute()
+
+
+class Turn:
+    def __init__(self, run: Run):
+        self.run = run
+        self.model = get_model()
+        self.writer = EventWriter(task=run.task, run_id=run.id)
+        self.usage = Usage()
+        self.block_index = -1
+        self.plan = ""
+        self.partial_blocks: list[dict] = []
+        self.first_token_sent = False
+        self.tool_context = ToolContext(task_id=run.task.task_id, run_id=run.id)
+
+    def emit(self, type: str, **data) -> None:
+        self.writer.emit(type, data)
+
+    def execute(self) -> None:
+        self.emit(
+            "thread_lifecycle", phase="started", turn_id=self.run.id, timestamp=iso_now(),
+            message_id=self.run.options.get("message_id"),
+        )
+        try:
+            history = [{"role": m.role, "content": m.content} for m in selectors.conversation(self.run.task)]
+            release_connection()
+            if not self.run.options.get("direct"):
+                self.plan = self.think_first(history)
+            self.loop(history)
+            self.close("completed")
+        except RunCancelled:
+            self.save_partial_reply()
+            self.close("cancelled")
+        except WorkerStopping:
+            self.fail("WORKER_SHUTDOWN", "The server shut down before this turn finished.")
+        except ModelError as error:
+            self.fail(error.code, error.message, error.details)
+        except RunFailed as failure:
+            self.fail(failure.code, failure.message, failure.details)
+        except EventLogUnavailable:
+            self.mark_errored_without_events()
+        except Exception:
+            logger.exception("turn %s failed", self.run.id)
+            self.fail("INTERNAL_ERROR", "The Engine hit a bug running this turn; the details are in its log.")
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def loop(self, history: list[dict]) -> None:
+        for _ in range(settings.ENGINE_MAX_STEPS):
+            blocks, calls = self.model_step(history)
+            self.append_message(history, MessageRole.ASSISTANT, blocks)
+            if not calls:
+                return
+            self.append_message(history, MessageRole.USER, self.run_tools(calls))
+        raise RunFailed("MAX_STEPS_EXCEEDED", f"The turn took {settings.ENGINE_MAX_STEPS} model calls without finishing.")
+
+    def system_prompt(self) -> str:
+        prompt = SYSTEM_PROMPT
+        if self.plan:
+            prompt += f"\n\nYour plan for this turn: {self.plan}"
+        return prompt
+
+    def think_first(self, history: list[dict]) -> str:
+        """The planning step (`direct: false`): its output is streamed as thinking."""
+        request = ModelRequest(system=PLANNING_PROMPT, messages=history, purpose="plan", max_tokens=512)
+        blocks, _ = self.call_model(request, as_thinking=True)
+        return "".join(block.get("thinking", "") for block in blocks)
+
+    def model_step(self, history: list[dict]) -> tuple[list[dict], list[ToolUse]]:
+        request = ModelRequest(
+            system=self.system_prompt(), messages=history, tools=[tool.spec for tool in available_tools()]
+        )
+        return self.call_model(request)
+
+    def call_model(self, request: ModelRequest, *, as_thinking: bool = False) -> tuple[list[dict], list[ToolUse]]:
+        """Streams one model call, retrying with backoff when the provider says it may, as long
+        as nothing of the failed attempt reached the client."""
+        for attempt in range(MODEL_ATTEMPTS):
+            self.partial_blocks = []
+            try:
+                return self.stream_model(request, as_thinking=as_thinking)
+            except ModelError as error:
+                if not error.retryable or self.partial_blocks or attempt == MODEL_ATTEMPTS - 1:
+                    raise
+                gevent.sleep(0.5 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def stream_model(self, request: ModelRequest, *, as_thinking: bool) -> tuple[list[dict], list[ToolUse]]:
+        blocks = self.partial_blocks
+        calls: list[ToolUse] = []
+        step_usage = Usage()
+        for item in self.model.stream(request):
+            if isinstance(item, (TextDelta, ThinkingDelta)):
+                kind = "thinking" if as_thinking or isinstance(item, ThinkingDelta) else "text"
+                block = self.open_block(blocks, kind)
+                block[kind] += item.text
+                # The turn's first token never waits for batching.
+                self.writer.emit(f"{kind}_delta", {"text": item.text, "block_index": self.block_index},
+                                 urgent=not self.first_token_sent or None)
+                self.first_token_sent = True
+            elif isinstance(item, ToolUse):
+                self.open_block(blocks, "tool_use", item)
+                calls.append(item)
+                self.emit("tool_call", tool=item.name, tool_call_id=item.id, input=item.input, block_index=self.block_index)
+            elif isinstance(item, Usage):
+                step_usage.add(item)
+        self.close_block(blocks)
+        self.usage.add(step_usage)
+        self.emit("usage", model=self.model.name, **step_usage.as_dict())
+        return blocks, calls
+
+    def open_block(self, blocks: list[dict], kind: str, call: ToolUse | None = None) -> dict:
+        if blocks and blocks[-1]["type"] == kind and call is None and not blocks[-1].get("closed"):
+            return blocks[-1]
+        self.close_block(blocks)
+        self.block_index += 1
+        self.emit("content_block_start", block_index=self.block_index, block_type=kind)
+        if call is not None:
+            block = {"type": "tool_use", "id": call.id, "name": call.name, "input": call.input}
+        else:
+            block = {"type": kind, kind: ""}
+        blocks.append(block)
+        return block
+
+    def close_block(self, blocks: list[dict]) -> None:
+        if blocks and not blocks[-1].get("closed"):
+            blocks[-1]["closed"] = True
+            self.emit("content_block_stop", block_index=self.block_index, block_type=blocks[-1]["type"])
+
+    # --- tools ------------------------------------------------------------------------------
+
+    def run_tools(self, calls: list[ToolUse]) -> list[dict]:
+        """Runs the calls of one step, in parallel when there are several; results keep order."""
+        if len(calls) == 1:
+            return [self.run_one_tool(calls[0])]
+        greenlets = [gevent.spawn(self.run_tool_in_own_greenlet, call) for call in calls]
+        try:
+            gevent.joinall(greenlets, raise_error=True)
+        finally:
+            gevent.killall([g for g in greenlets if not g.dead], block=True)
+        return [g.value for g in greenlets]
+
+    def run_tool_in_own_greenlet(self, call: ToolUse) -> dict:
+        try:
+            return self.run_one_tool(call)
+        finally:
+            connection.close()
+
+    def run_one_tool(self, call: ToolUse) -> dict:
+        try:
+            output = run_tool(call.name, call.input, self.tool_context)
+        except ToolError as error:
+            self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=None, error=str(error))
+            return {"type": "tool_result", "tool_use_id": call.id, "content": str(error), "is_error": True}
+        except Exception:
+            logger.exception("tool %s failed", call.name)
+            message = f"The tool {call.name} failed unexpectedly."
+            self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=None, error=message)
+            return {"type": "tool_result", "tool_use_id": call.id, "content": message, "is_error": True}
+        finally:
+            release_connection()
+        self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=output)
+        content = output if isinstance(output, str) else json.dumps(output)
+        return {"type": "tool_result", "tool_use_id": call.id, "content": content, "is_error": False}
+
+    # --- the thread and the end of the turn -------------------------------------------------
+
+    def append_message(self, history: list[dict], role: str, blocks: list[dict]) -> None:
+        content = [{k: v for k, v in block.items() if k != "closed"} for block in blocks]
+        history.append({"role": role, "content": content})
+        Message.objects.create(
+            task=self.run.task, run=self.run, role=role, content=content, position=selectors.next_position(self.run.task)
+        )
+        release_connection()
+        self.partial_blocks = []
+
+    def save_partial_reply(self) -> None:
+        if any(block.get(block["type"]) for block in self.partial_blocks if block["type"] in ("text", "thinking")):
+            self.close_block(self.partial_blocks)
+            self.append_message([], MessageRole.ASSISTANT, self.partial_blocks)
+
+    def fail(self, code: str, message: str, details: dict | None = None) -> None:
+        data = {"error": code, "message": message}
+        if details:
+            data["details"] = details
+        self.emit("error", **data)
+        self.close("errored", error_code=code, error_message=message)
+
+    def close(self, phase: str, *, error_code: str = "", error_message: str = "") -> None:
+        run_update = {
+            "status": _STATUS_OF_PHASE[phase],
+            "ended_at": timezone.now(),
+            "usage": self.usage.as_dict(),
+            "error_code": error_code,
+            "error_message": error_message,
+        }
+        data = {"phase": phase, "turn_id": self.run.id, "timestamp": iso_now()}
+        while True:
+            try:
+                self.writer.finish("thread_lifecycle", data, run_update=run_update)
+                return
+            except RunCancelled:
+                continue  # the turn is closing already; finish what was started
+            except EventLogUnavailable:
+                self.mark_errored_without_events()
+                return
+
+    def mark_errored_without_events(self) -> None:
+        logger.error("turn %s: the event log is unavailable; marking the run errored", self.run.id)
+        Run.objects.filter(pk=self.run.pk).update(
+            status=RunStatus.ERRORED, ended_at=timezone.now(), error_code="EVENT_LOG_UNAVAILABLE",
+            error_message="The database could not record this turn's events.",
+        )

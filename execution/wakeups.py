@@ -1,0 +1,121 @@
+"""Waking readers of the event log the moment something is appended.
+
+Within a worker process, readers wait on a gevent Event registered per task (or for all tasks)
+and the appender sets it after its commit. Readers in other worker processes or machines are
+woken through PostgreSQL LISTEN/NOTIFY: each worker keeps one listening connection (not Django's)
+and re-wakes everyone after every (re)connect, since NOTIFYs sent while it was down are lost.
+On SQLite the Engine runs one worker, and the in-process path is all there is.
+The same listener carries control messages (cancel a run) between workers.
+"""
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+
+import gevent
+import gevent.event
+from django.conf import settings
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+EVENTS_CHANNEL = "engine_events"
+CONTROL_CHANNEL = "engine_control"
+ALL_TASKS = "*"
+
+_waiters: dict[str, set[gevent.event.Event]] = defaultdict(set)
+_control_handlers: list[Callable[[str], None]] = []
+_listener: gevent.Greenlet | None = None
+
+
+class Subscription:
+    """`with Subscription(task_id) as signal:` — `signal` is set whenever that task (or, for
+    None, any task) gets new events. Clear it before reading the log, so no wake-up is lost."""
+
+    def __init__(self, task_id: str | None):
+        self.key = task_id or ALL_TASKS
+        self.signal = gevent.event.Event()
+
+    def __enter__(self) -> gevent.event.Event:
+        _waiters[self.key].add(self.signal)
+        return self.signal
+
+    def __exit__(self, *exc) -> None:
+        waiting = _waiters.get(self.key)
+        if waiting is not None:
+            waiting.discard(self.signal)
+            if not waiting:
+                del _waiters[self.key]
+
+
+def wake(task_id: str) -> None:
+    for key in (task_id, ALL_TASKS):
+        for signal in tuple(_waiters.get(key, ())):
+            signal.set()
+
+
+def wake_everyone() -> None:
+    for signals in tuple(_waiters.values()):
+        for signal in tuple(signals):
+            signal.set()
+
+
+def notify_in_transaction(channel: str, payload: str) -> None:
+    """Tells the other workers, at commit. A no-op on SQLite (one worker)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
+
+
+def on_control(handler: Callable[[str], None]) -> None:
+    _control_handlers.append(handler)
+
+
+def dispatch_control(payload: str) -> None:
+    for handler in _control_handlers:
+        handler(payload)
+
+
+def start_listener() -> None:
+    """Starts this worker's LISTEN greenlet (PostgreSQL only). Call once, at worker start."""
+    global _listener
+    if not settings.DATABASE_IS_POSTGRES or (_listener is not None and not _listener.dead):
+        return
+    _listener = gevent.spawn(_listen_forever)
+
+
+def listener_running() -> bool:
+    return _listener is not None and not _listener.dead
+
+
+def _conninfo() -> str:
+    from psycopg.conninfo import make_conninfo
+
+    db = settings.DATABASES["default"]
+    return make_conninfo(
+        dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
+        host=db.get("HOST") or None, port=db.get("PORT") or None, application_name="engine-listener",
+    )
+
+
+def _listen_forever() -> None:
+    import psycopg
+
+    backoff = 0.5
+    while True:
+        try:
+            with psycopg.connect(_conninfo(), autocommit=True) as listening:
+                listening.execute(f"LISTEN {EVENTS_CHANNEL}")
+                listening.execute(f"LISTEN {CONTROL_CHANNEL}")
+                backoff = 0.5
+                wake_everyone()
+                while True:
+                    for notice in listening.notifies(timeout=5):
+                        if notice.channel == EVENTS_CHANNEL:
+                            wake(notice.payload)
+                        else:
+                            dispatch_control(notice.payload)
+        except psycopg.Error:
+            logger.warning("event listener lost its connection; reconnecting in %.1fs", backoff, exc_info=True)
+            gevent.sleep(backoff)
+            backoff = min(backoff * 2, 10)
