@@ -9,9 +9,9 @@ from assets import crypto
 from assets.models import Connection, McpServer
 
 
-def _formfield(field: models.Field, **kwargs):
+def _https_by_default(field: models.Field, **kwargs):
     if isinstance(field, models.URLField):
-        kwargs["assume_scheme"] = "https"
+        kwargs.setdefault("assume_scheme", "https")
     return field.formfield(**kwargs)
 
 
@@ -24,12 +24,13 @@ class McpServerForm(forms.ModelForm):
     class Meta:
         model = McpServer
         exclude = ["oauth_client_secret_sealed"]
-        formfield_callback = _formfield
+        formfield_callback = _https_by_default
 
 
 @admin.register(McpServer)
 class McpServerAdmin(admin.ModelAdmin):
     form = McpServerForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = ["name", "display_name", "transport", "auth_method", "status", "source", "has_client_secret"]
     list_filter = ["transport", "auth_method", "status", "source"]
     search_fields = ["name", "display_name"]

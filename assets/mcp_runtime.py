@@ -163,9 +163,11 @@ class LoopThread:
             self.run("close_all", timeout=timeout)
         except Exception:
             logger.warning("MCP sessions did not all close within %ss", timeout)
-        self._call(self.loop.stop)
+        if self.loop is not None:
+            self._call(self.loop.stop)
         if self._stopped.acquire(True, timeout):
             self._stopped.release()
+            logger.info("MCP loop stopped; its sessions are closed")
 
 
 _runtime: LoopThread | None = None

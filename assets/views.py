@@ -80,6 +80,10 @@ class OAuthRedirectView(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
+    def perform_content_negotiation(self, request, force=False):
+        # A browser sends Accept: text/html; it gets the HTML page below, never a 406.
+        return super().perform_content_negotiation(request, force=True)
+
     @extend_schema(parameters=[CallbackRequestSerializer], responses=ConnectionSerializer, auth=[])
     def get(self, request):
         incoming = CallbackRequestSerializer(data=request.query_params)

@@ -1,3 +1,4 @@
+import logging
 import os
 
 import pytest
@@ -21,6 +22,26 @@ def _local_http_oauth():
     with override_settings(ENGINE_OAUTH_INSECURE_HTTP=True):
         yield
     mcp_runtime.shutdown()
+
+
+class LogLines(logging.Handler):
+    """Every log record of this test process, formatted, for the final secrets scan."""
+
+    lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        LogLines.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _keep_log_lines():
+    handler = LogLines(level=logging.DEBUG)
+    root, ours = logging.getLogger(), logging.getLogger("assets")
+    root.addHandler(handler)
+    ours.setLevel(logging.DEBUG)
+    yield
+    root.removeHandler(handler)
+    ours.setLevel(logging.NOTSET)
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +76,7 @@ class Recorder:
 
 def _server_env() -> dict:
     return {"ENGINE_SECRETS_KEYS": ",".join(settings.ENGINE_SECRETS_KEYS), "ENGINE_OAUTH_INSECURE_HTTP": "true",
-            "ENGINE_MCP_CONNECT_TIMEOUT": "5"}
+            "ENGINE_MCP_CONNECT_TIMEOUT": "5", "LOG_LEVEL": "DEBUG"}
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +107,33 @@ def servers(db, mcp_http) -> dict[str, McpServer]:
         "gone-oauth": make(name="gone-oauth", display_name="Unreachable (OAuth)", transport=Transport.STREAMABLE_HTTP,
                            url="http://127.0.0.1:9/mcp", auth_method=AuthMethod.OAUTH),
     }
+
+
+def grant_at_provider(auth_url: str) -> str:
+    """What the browser does at the provider: it approves at once and redirects; returns the
+    callback URL it redirects to."""
+    response = requests.get(auth_url, allow_redirects=False, timeout=10)
+    assert response.status_code == 302, response.text
+    return response.headers["Location"]
+
+
+def on_server(url: str, server: EngineServer) -> str:
+    """The same callback URL, delivered to another server (another worker)."""
+    path = url.split("/", 3)[3]
+    return f"{server.url}/{path}"
+
+
+@pytest.fixture
+def engine(engine_pair, servers) -> Recorder:
+    from engine.keys import create_key
+
+    return Recorder(engine_pair[0].url, create_key(name="assets")[1])
+
+
+@pytest.fixture
+def oauth_connection(engine, engine_pair) -> str:
+    """A connected OAuth connection, made over HTTP; its ref_id."""
+    started = engine.request("POST", "/assets/connect", json={"server_name": "tools-oauth"}).json()
+    callback = engine.request("GET", grant_at_provider(started["auth_url"]))
+    assert callback.status_code == 200, callback.text
+    return started["ref_id"]

@@ -3,6 +3,7 @@ gunicorn+gevent server: the MCP client runs inside a gevent worker here."""
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -10,13 +11,9 @@ from assets import crypto
 from assets.models import Connection, ConnectionStatus
 from engine.keys import create_key
 from tests.assets.conftest import Recorder
+from tests.live_server import EngineServer
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def engine(engine_pair, servers) -> Recorder:
-    return Recorder(engine_pair[0].url, create_key(name="assets")[1])
 
 
 def test_it_lists_the_catalog_in_the_spec_shape(engine):
@@ -112,3 +109,36 @@ def test_deleting_a_key_connection_removes_it(engine, mcp_http):
     assert not Connection.objects.filter(ref_id=ref).exists()
     again = engine.request("DELETE", f"/assets/connections/{ref}")
     assert again.status_code == 404 and again.json()["error"] == "connection_not_found"
+
+
+def _children_running(command_fragment: str) -> set[int]:
+    found = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if command_fragment in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    found.add(int(proc.name))
+            except OSError:
+                continue  # the process ended while we looked
+    return found
+
+
+def test_stopping_the_server_ends_the_stdio_servers_its_worker_started(servers, django_db_blocker):
+    from tests.assets.conftest import _server_env
+
+    before = _children_running("fake_mcp.py")
+    server = EngineServer(env=_server_env()).start()
+    try:
+        key = create_key(name="stdio-exit")[1]
+        response = Recorder(server.url, key).request("POST", "/assets/connect", json={"server_name": "tools-stdio"})
+        assert response.json()["status"] == "connected"
+        started = _children_running("fake_mcp.py") - before
+        assert len(started) == 1
+    finally:
+        server.stop()
+    deadline = time.monotonic() + 5
+    while _children_running("fake_mcp.py") & started and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _children_running("fake_mcp.py") & started
+    assert "MCP loop stopped; its sessions are closed" in server.log()
+    assert "Traceback" not in server.log()

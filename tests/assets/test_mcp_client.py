@@ -67,7 +67,8 @@ def test_twenty_concurrent_calls_share_one_session_and_overlap(key_connection):
         results = list(pool.map(call, range(20)))
     elapsed = time.monotonic() - started
     assert results == ["slept 1.0"] * 20
-    assert elapsed < 3, elapsed
+    assert elapsed < 6, elapsed  # one after the other would take 20 s
+    print(f"20 concurrent 1 s tool calls on one session took {elapsed:.2f}s")
 
 
 def test_it_lists_and_calls_the_tools_of_a_stdio_server(stdio_connection):
