@@ -2,6 +2,7 @@
 Runs append through `execution.appender`, which batches their events."""
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,38 +44,6 @@ class RunBatch:
     run_update: dict | None = None
 
 
-def append_batches(batches: list[RunBatch]) -> None:
-    """Writes the batches in one transaction (taking the log lock), records each task's last
-    sequence number, and wakes readers in this process at once and in other workers at commit.
-    A batch's `run_update` changes its run in the same transaction: a run's closing event and
-    its final status become visible together, so no reader sees one without the other."""
-    data_field = Event._meta.get_field("data")
-    rows = [
-        (b.task.pk, b.run_id, e.seq, e.ts, e.type, data_field.get_db_prep_value(e.data, connection))
-        for b in batches
-        for e in b.events
-    ]
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK])
-            # Every token of every turn passes here: one statement for all rows, without a
-            # model instance per row (bulk_create costs several times more per event).
-            cursor.executemany(_INSERT_EVENT, rows)
-        for batch in batches:
-            Task.objects.filter(pk=batch.task.pk).update(last_seq=batch.events[-1].seq)
-            if batch.run_update:
-                Run.objects.filter(pk=batch.run_id).update(**batch.run_update)
-            wakeups.notify_in_transaction(wakeups.EVENTS_CHANNEL, batch.task.task_id)
-    for batch in batches:
-        wakeups.wake(batch.task.task_id)
-
-
-_INSERT_EVENT = (
-    f"INSERT INTO {Event._meta.db_table} (task_id, run_id, seq, ts, type, data) VALUES (%s, %s, %s, %s, %s, %s)"
-)
-
-
 @dataclass
 class StoredEvent:
     id: int
@@ -88,6 +57,63 @@ class StoredEvent:
     @property
     def data(self) -> dict:
         return json.loads(self.data_json)
+
+
+def append_batches(batches: list[RunBatch]) -> None:
+    """Writes the batches in one transaction (taking the log lock), records each task's last
+    sequence number, then hands the stored events to this process's readers at once; readers
+    in other workers are woken at commit. A batch's `run_update` changes its run in the same
+    transaction: a run's closing event and its final status become visible together, so no
+    reader sees one without the other."""
+    encoded = [[_json(event.data) for event in batch.events] for batch in batches]
+    rows = [
+        (batch.task.pk, batch.run_id, event.seq, event.ts, event.type, data)
+        for batch, datas in zip(batches, encoded)
+        for event, data in zip(batch.events, datas)
+    ]
+    ids: dict[tuple[int, int], int] = {}
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK])
+            # Every token of every turn passes here: a few multi-row statements, no model
+            # instance per row (bulk_create costs several times more per event).
+            for start in range(0, len(rows), INSERT_CHUNK):
+                chunk = rows[start : start + INSERT_CHUNK]
+                cursor.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
+                ids.update({(task_pk, seq): event_id for event_id, task_pk, seq in cursor.fetchall()})
+        for batch in batches:
+            Task.objects.filter(pk=batch.task.pk).update(last_seq=batch.events[-1].seq)
+            if batch.run_update:
+                Run.objects.filter(pk=batch.run_id).update(**batch.run_update)
+            wakeups.notify_in_transaction(wakeups.EVENTS_CHANNEL, batch.task.task_id)
+    for batch, datas in zip(batches, encoded):
+        stored = [
+            StoredEvent(ids[(batch.task.pk, e.seq)], e.seq, e.ts, e.type, data, batch.run_id, batch.task.task_id)
+            for e, data in zip(batch.events, datas)
+        ]
+        wakeups.wake(batch.task.task_id, stored)
+
+
+INSERT_CHUNK = 500
+
+
+def _json(data: dict) -> str:
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # PostgreSQL's jsonb refuses the NUL character (an unescaped \u0000); no model output needs it.
+    return _JSON_NUL.sub(r"\1", text) if connection.vendor == "postgresql" else text
+
+
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _insert_sql(rows: int) -> str:
+    data = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    values = ", ".join([f"(%s, %s, %s, %s, %s, {data})"] * rows)
+    return (
+        f"INSERT INTO {Event._meta.db_table} (task_id, run_id, seq, ts, type, data) VALUES {values} "
+        "RETURNING id, task_id, seq"
+    )
 
 
 def read_events(

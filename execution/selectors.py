@@ -32,3 +32,7 @@ def conversation(task: Task, *, up_to_position: int | None = None) -> list[Messa
 def next_position(task: Task) -> int:
     last = Message.objects.filter(task=task).order_by("-position").values_list("position", flat=True).first()
     return 0 if last is None else last + 1
+
+
+def task_last_seq(task_id: str) -> int:
+    return Task.objects.filter(task_id=task_id).values_list("last_seq", flat=True).first() or 0

@@ -38,38 +38,75 @@ def _ends_run(event: eventlog.StoredEvent, run_id: str) -> bool:
 def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[bytes]:
     """Yields SSE messages from `start` on. Following one run, it ends after that run's closing
     `thread_lifecycle`; otherwise it ends once `still_live()` is false and the log is drained.
-    Liveness is only asked when a read comes back empty or a turn has just closed."""
-    cursor = start.after_id
-    yield f"retry: {RECONNECT_DELAY_MS}\n\n".encode()
-    with Subscription(start.task_id) as signal:
+    Liveness is only asked when nothing new came or a turn has just closed."""
+    with Subscription(start.task_id) as subscription:
+        yield f"retry: {RECONNECT_DELAY_MS}\n\n".encode()
+        reader = _LogReader(start, subscription)
         while True:
-            signal.clear()
-            events = _read_after(start, cursor)
+            subscription.signal.clear()
+            events = reader.next_events()
             if events:
-                # One write per batch: a burst of deltas costs one send, not one per token.
-                cursor = events[-1].id
                 end = next((i for i, e in enumerate(events) if start.run_id and _ends_run(e, start.run_id)), None)
-                yield b"".join(eventlog.encode_event(event) for event in events[: None if end is None else end + 1])
+                # One write per batch: a burst of deltas costs one send, not one per token.
+                yield b"".join(eventlog.encode_event(e) for e in events[: None if end is None else end + 1])
                 if end is not None:
                     return
-            if len(events) == READ_BATCH:
+            if reader.more_in_log:
                 continue
             if not events or any(_closes_a_turn(event) for event in events):
                 if not still_live():
                     # Whatever was appended between our read and the check comes last.
-                    yield b"".join(eventlog.encode_event(event) for event in _read_after(start, cursor))
+                    yield b"".join(eventlog.encode_event(e) for e in reader.read_log())
                     return
                 release_connection()
-            if not signal.wait(timeout=settings.ENGINE_HEARTBEAT_SECONDS):
+            if not subscription.signal.wait(timeout=settings.ENGINE_HEARTBEAT_SECONDS):
                 yield eventlog.encode_heartbeat(task_id=start.task_id, run_id=start.run_id)
 
 
-def _read_after(start: ReadFrom, cursor: int) -> list[eventlog.StoredEvent]:
-    events = eventlog.read_events(
-        after_id=cursor, task_id=start.task_id, run_id=start.run_id, after_ts=start.after_ts, limit=READ_BATCH
-    )
-    release_connection()
-    return events
+class _LogReader:
+    """Where a stream is in the log, and what it reads next: the events this process appended
+    for its task (handed over by the subscription) when they follow on from what it has sent,
+    otherwise a read of the log. `known_seq` is the task's last sequence number accounted for."""
+
+    def __init__(self, start: ReadFrom, subscription: Subscription):
+        self.start = start
+        self.subscription = subscription
+        self.cursor = start.after_id
+        self.known_seq: int | None = None
+        self.more_in_log = False
+
+    def next_events(self) -> list[eventlog.StoredEvent]:
+        handed = self.subscription.take()
+        if self.start.task_id and self.known_seq is not None and not self.subscription.overflowed:
+            fresh = [event for event in handed if event.seq > self.known_seq]
+            if fresh and fresh[0].seq == self.known_seq + 1:
+                self.known_seq = fresh[-1].seq
+                self.cursor = max(self.cursor, fresh[-1].id)
+                return [event for event in fresh if self._wanted(event)]
+            if handed and not fresh:
+                return []  # all of it was read from the log already
+        return self.read_log()
+
+    def read_log(self) -> list[eventlog.StoredEvent]:
+        self.subscription.overflowed = False
+        if self.start.task_id and self.known_seq is None:
+            self.known_seq = selectors.task_last_seq(self.start.task_id)
+        events = eventlog.read_events(
+            after_id=self.cursor, task_id=self.start.task_id, run_id=self.start.run_id,
+            after_ts=self.start.after_ts, limit=READ_BATCH,
+        )
+        release_connection()
+        self.more_in_log = len(events) == READ_BATCH
+        if events:
+            self.cursor = events[-1].id
+            if self.known_seq is not None:
+                self.known_seq = max(self.known_seq, events[-1].seq)
+        return events
+
+    def _wanted(self, event: eventlog.StoredEvent) -> bool:
+        return (self.start.run_id is None or event.run_id == self.start.run_id) and (
+            self.start.after_ts is None or event.ts > self.start.after_ts
+        )
 
 
 def _closes_a_turn(event: eventlog.StoredEvent) -> bool:

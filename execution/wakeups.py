@@ -9,7 +9,7 @@ The same listener carries control messages (cancel a run) between workers.
 """
 
 import logging
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 
 import gevent
@@ -23,41 +23,66 @@ EVENTS_CHANNEL = "engine_events"
 CONTROL_CHANNEL = "engine_control"
 ALL_TASKS = "*"
 
-_waiters: dict[str, set[gevent.event.Event]] = defaultdict(set)
+_subscriptions: dict[str, set["Subscription"]] = defaultdict(set)
 _control_handlers: list[Callable[[str], None]] = []
 _listener: gevent.Greenlet | None = None
+INBOX_LIMIT = 5000
 
 
 class Subscription:
-    """`with Subscription(task_id) as signal:` — `signal` is set whenever that task (or, for
-    None, any task) gets new events. Clear it before reading the log, so no wake-up is lost."""
+    """`with Subscription(task_id) as subscription:` — `subscription.signal` is set whenever
+    that task (or, for None, any task) gets new events; clear it before reading the log, so no
+    wake-up is lost. A task's subscription also receives the events appended in this process
+    (`take()`), so a reader that is up to date needs no query; anything it cannot prove
+    contiguous it reads from the log instead."""
 
     def __init__(self, task_id: str | None):
         self.key = task_id or ALL_TASKS
         self.signal = gevent.event.Event()
+        self._inbox: deque = deque()
+        self.overflowed = False
 
-    def __enter__(self) -> gevent.event.Event:
-        _waiters[self.key].add(self.signal)
-        return self.signal
+    def __enter__(self) -> "Subscription":
+        _subscriptions[self.key].add(self)
+        return self
 
     def __exit__(self, *exc) -> None:
-        waiting = _waiters.get(self.key)
-        if waiting is not None:
-            waiting.discard(self.signal)
-            if not waiting:
-                del _waiters[self.key]
+        subscribed = _subscriptions.get(self.key)
+        if subscribed is not None:
+            subscribed.discard(self)
+            if not subscribed:
+                del _subscriptions[self.key]
+
+    def deliver(self, events: list) -> None:
+        if len(self._inbox) + len(events) > INBOX_LIMIT:  # a reader that fell far behind reads the log
+            self._inbox.clear()
+            self.overflowed = True
+        else:
+            self._inbox.extend(events)
+        self.signal.set()
+
+    def take(self) -> list:
+        events = list(self._inbox)
+        self._inbox.clear()
+        return events
 
 
-def wake(task_id: str) -> None:
-    for key in (task_id, ALL_TASKS):
-        for signal in tuple(_waiters.get(key, ())):
-            signal.set()
+def wake(task_id: str, events: list | None = None) -> None:
+    """Wakes the readers of a task (handing them `events`, appended here, oldest first) and the
+    readers of every task."""
+    for subscription in tuple(_subscriptions.get(task_id, ())):
+        if events:
+            subscription.deliver(events)
+        else:
+            subscription.signal.set()
+    for subscription in tuple(_subscriptions.get(ALL_TASKS, ())):
+        subscription.signal.set()
 
 
 def wake_everyone() -> None:
-    for signals in tuple(_waiters.values()):
-        for signal in tuple(signals):
-            signal.set()
+    for subscribed in tuple(_subscriptions.values()):
+        for subscription in tuple(subscribed):
+            subscription.signal.set()
 
 
 def notify_in_transaction(channel: str, payload: str) -> None:
