@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from memory.lexical import comparison_key
 from memory.models import Episode, KnowledgeItem, Person, PersonAlias, Relationship, SoulVersion
 
 
@@ -10,6 +11,12 @@ class KnowledgeItemAdmin(admin.ModelAdmin):
     search_fields = ["id", "subject", "content", "source"]
     readonly_fields = ["id", "subject_key", "content_key", "superseded_by", "episode", "mentions", "created_at", "updated_at"]
     date_hierarchy = "valid_from"
+
+    def save_model(self, request, obj, form, change):
+        # Edits here skip remember_fact; the dedupe keys must still follow the text.
+        obj.subject_key, obj.content_key = comparison_key(obj.subject), comparison_key(obj.content, drop_articles=True)
+        obj.embedding = obj.embedded_at = None
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="content")
     def short_content(self, item: KnowledgeItem) -> str:
@@ -54,6 +61,10 @@ class PersonAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("aliases")
+
+    def save_model(self, request, obj, form, change):
+        obj.name_key = comparison_key(obj.name)
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="aliases")
     def aliases_shown(self, person: Person) -> str:
