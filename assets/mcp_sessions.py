@@ -21,6 +21,7 @@ from mcp.client.client import Client
 from mcp.client.sse import sse_client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import ListenNotSupportedError
 from mcp.shared.exceptions import MCPError
 
 from assets import stdio_under_gevent
@@ -107,6 +108,7 @@ class SessionPool:
             if isinstance(message, types.ToolListChangedNotification):
                 session.tools = None  # refreshed on the next list_tools
 
+        watcher = None
         try:
             async with AsyncExitStack() as stack:
                 transport = self._transport(target, session.auth, stack)
@@ -114,7 +116,11 @@ class SessionPool:
                 await stack.enter_async_context(client)
                 session.client = client
                 ready.set_result(client)
-                await session.closing.wait()
+                watcher = asyncio.create_task(self._watch_tool_changes(session, client))
+                try:
+                    await session.closing.wait()
+                finally:
+                    watcher.cancel()
         except BaseException as exc:
             if not ready.done():
                 ready.set_exception(exc if isinstance(exc, Exception) else McpUnreachable())
@@ -123,6 +129,22 @@ class SessionPool:
         finally:
             if self.sessions.get(session.key) is session:
                 del self.sessions[session.key]
+
+    async def _watch_tool_changes(self, session: Session, client: Client) -> None:
+        """2026-07-28 servers announce tool changes only on a subscriptions/listen stream;
+        older ones send notifications/tools/list_changed, which `on_message` handles."""
+        capabilities = client.server_capabilities.tools
+        if capabilities is None or not capabilities.list_changed:
+            return
+        try:
+            async with client.listen(tools_list_changed=True) as subscription:
+                async for _event in subscription:
+                    session.tools = None
+        except ListenNotSupportedError:
+            return
+        except Exception as exc:  # the session itself reports transport failures to callers
+            logger.info("MCP session %s stopped listening for tool changes: %s", session.key, type(exc).__name__)
+            session.tools = None
 
     async def _session(self, target) -> Session:
         session = self.sessions.get(target.key)

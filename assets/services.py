@@ -17,9 +17,11 @@ from assets import crypto, mcp, oauth
 from assets.errors import (
     ApiKeyRejected, ApiKeyRequired, ConnectionNeedsReauth, ConnectionNotFound, McpAuthRejected,
     OAuthAccessDenied, OAuthCodeMissing, OAuthExchangeFailed, OAuthProviderError, OAuthStateExpired,
-    OAuthStateUnknown, OAuthStateUsed, ServerDisabled, ServerNotFound,
+    OAuthStateUnknown, OAuthStateUsed, ServerDisabled, ServerMisconfigured, ServerNotFound,
 )
-from assets.models import AuthMethod, Connection, ConnectionStatus, McpServer, OAuthState, ServerStatus
+from assets.models import (
+    AuthMethod, Connection, ConnectionStatus, McpServer, OAuthState, ServerStatus, Transport,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,10 @@ def get_available_server(name: str) -> McpServer:
         raise ServerNotFound(f"No MCP server named {name!r} is in the catalog.")
     if server.status != ServerStatus.AVAILABLE:
         raise ServerDisabled()
+    if (server.transport == Transport.STDIO and not server.command) or (
+        server.transport != Transport.STDIO and not server.url
+    ):
+        raise ServerMisconfigured()
     return server
 
 

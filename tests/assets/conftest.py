@@ -55,6 +55,7 @@ def provider():
 def mcp_http(provider):
     server = FakeMcpServer(provider).start()
     yield server
+    mcp_runtime.shutdown()  # our sessions hang up first, or the server waits for their streams
     server.stop()
 
 

@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 API_KEY = "sk-test-static-key-7f3a9c"
@@ -39,6 +39,13 @@ def build_server(name: str) -> MCPServer:
     def fail(reason: str) -> str:
         """Always fails."""
         raise ToolError(reason)
+
+    @server.tool()
+    async def grow(name: str, ctx: Context) -> str:
+        """Adds a tool called `name`, and tells listening clients that the tool list changed."""
+        server.add_tool(lambda: name, name=name, description="A tool added at run time.")
+        await ctx.notify_tools_changed()
+        return f"added {name}"
 
     return server
 
@@ -76,7 +83,8 @@ class FakeMcpServer:
         metadata = {"resource": self.url, "authorization_servers": [provider.url]}
         app = build_server("fake-http").streamable_http_app(host="127.0.0.1")
         allowed = lambda token: token == API_KEY or provider.state.active_access_token(token)  # noqa: E731
-        config = uvicorn.Config(_guard(app, allowed, metadata), host="127.0.0.1", port=port, log_level="warning")
+        config = uvicorn.Config(_guard(app, allowed, metadata), host="127.0.0.1", port=port, log_level="warning",
+                                timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

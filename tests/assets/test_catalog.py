@@ -83,3 +83,9 @@ def test_connecting_to_a_disabled_server_is_a_409_and_nothing_is_written(alice, 
     from assets.models import Connection
 
     assert Connection.objects.count() == 0
+
+
+def test_connecting_to_a_stdio_server_without_a_command_is_a_409(alice):
+    McpServer.objects.create(name="empty", display_name="Empty", transport="stdio", command=[])
+    response = alice.post("/assets/connect", {"server_name": "empty"}, format="json")
+    assert response.status_code == 409 and response.json()["error"] == "server_misconfigured"

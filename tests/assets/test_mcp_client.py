@@ -28,7 +28,7 @@ def stdio_connection(servers) -> str:
 
 def test_it_lists_the_tools_of_a_streamable_http_server_with_their_schemas(key_connection):
     tools = {tool["name"]: tool for tool in mcp.list_tools(key_connection)}
-    assert set(tools) == {"add", "echo", "slow", "fail"}
+    assert set(tools) == {"add", "echo", "slow", "fail", "grow"}
     assert tools["add"]["description"] == "Adds two integers."
     assert tools["add"]["input_schema"]["properties"].keys() == {"a", "b"}
 
@@ -72,7 +72,7 @@ def test_twenty_concurrent_calls_share_one_session_and_overlap(key_connection):
 
 
 def test_it_lists_and_calls_the_tools_of_a_stdio_server(stdio_connection):
-    assert {tool["name"] for tool in mcp.list_tools(stdio_connection)} == {"add", "echo", "slow", "fail"}
+    assert {tool["name"] for tool in mcp.list_tools(stdio_connection)} == {"add", "echo", "slow", "fail", "grow"}
     assert mcp.call_tool(stdio_connection, "echo", {"text": "over stdio"}, timeout=10)["content"][0]["text"] == "over stdio"
 
 
@@ -89,3 +89,12 @@ def test_an_unknown_or_pending_connection_raises_a_typed_error(servers):
     pending = Connection.objects.create(server=servers["oauth"], status=ConnectionStatus.PENDING_OAUTH)
     with pytest.raises(ConnectionNotConnected):
         mcp.call_tool(pending.ref_id, "add", {}, timeout=5)
+
+
+def test_the_tool_list_is_cached_and_refreshed_when_the_server_announces_a_change(stdio_connection):
+    assert "extra" not in {tool["name"] for tool in mcp.list_tools(stdio_connection)}
+    assert mcp.call_tool(stdio_connection, "grow", {"name": "extra"}, timeout=10)["content"][0]["text"] == "added extra"
+    deadline = time.monotonic() + 5
+    while "extra" not in {tool["name"] for tool in mcp.list_tools(stdio_connection)}:
+        assert time.monotonic() < deadline, "the cached list was never refreshed"
+        time.sleep(0.05)
