@@ -30,19 +30,20 @@ def local_run_ids() -> list[str]:
     return list(_local_runs)
 
 
-def launch(run_id: str) -> gevent.Greenlet:
+def launch(run: Run) -> gevent.Greenlet:
+    """Runs the turn in its own greenlet, independent of the request that started it."""
     from execution.turn import execute_turn
 
-    greenlet = gevent.spawn(_run_and_release, execute_turn, run_id)
-    _local_runs[run_id] = greenlet
-    greenlet.link(lambda _: _local_runs.pop(run_id, None))
+    greenlet = gevent.spawn(_run_and_release, execute_turn, run)
+    _local_runs[run.id] = greenlet
+    greenlet.link(lambda _: _local_runs.pop(run.id, None))
     return greenlet
 
 
-def _run_and_release(execute, run_id: str) -> None:
+def _run_and_release(execute, run: Run) -> None:
     try:
-        execute(run_id)
-        start_next_after(run_id)
+        execute(run)
+        start_next_after(run.id)
     finally:
         connection.close()  # a spawned greenlet must give its connection back (pool slot)
 

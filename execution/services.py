@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from execution import runner, selectors, wakeups
 from execution.errors import MessageNotFound, NoActiveRun, TaskBusy, TaskNotFound
-from execution.models import Message, MessageRole, Run, RunStatus, Task
+from execution.models import Message, MessageRole, Run, RunStatus, Task, new_message_id
 
 logger = logging.getLogger(__name__)
 CANCEL_WAIT_SECONDS = 5.0
@@ -44,7 +44,9 @@ def start_run(turn: TurnRequest) -> Run:
     message that is not a live user message of this task. Nothing is written when it raises."""
     task, _ = Task.objects.get_or_create(task_id=turn.task_id)
     _check_target(task, turn.edit_message_id or turn.retry_message_id)
-    run = Run(task=task, status=RunStatus.RUNNING, options=turn.options(), started_at=timezone.now(),
+    # The message this turn answers: the retried one, or the new one it is about to write.
+    options = {**turn.options(), "message_id": turn.retry_message_id or new_message_id()}
+    run = Run(task=task, status=RunStatus.RUNNING, options=options, started_at=timezone.now(),
               heartbeat_at=timezone.now(), worker=runner.worker_id())
     try:
         with transaction.atomic():
@@ -58,7 +60,7 @@ def start_run(turn: TurnRequest) -> Run:
         run.save()
         return run
     _record_user_turn(run)
-    transaction.on_commit(lambda: runner.launch(run.id))
+    transaction.on_commit(lambda: runner.launch(run))
     return run
 
 
@@ -82,15 +84,12 @@ def _record_user_turn(run: Run) -> None:
         if options.get("edit_message_id"):
             later = Message.objects.filter(task=task, position__gte=target.position)
         later.update(superseded=True)
-    if options.get("retry_message_id"):
-        trigger = target
-    else:
+    if not options.get("retry_message_id"):
         content = [{"type": "text", "text": options["message"]}, *options.get("media", [])]
-        trigger = Message.objects.create(
-            task=task, run=run, role=MessageRole.USER, content=content, position=selectors.next_position(task)
+        Message.objects.create(
+            id=options["message_id"], task=task, run=run, role=MessageRole.USER, content=content,
+            position=selectors.next_position(task),
         )
-    run.options = {**options, "message_id": trigger.id}
-    run.save(update_fields=["options"])
 
 
 def promote_next_queued(task: Task) -> None:
@@ -115,7 +114,7 @@ def promote_next_queued(task: Task) -> None:
             status=RunStatus.ERRORED, ended_at=timezone.now(), error_code="MESSAGE_NOT_FOUND", error_message=gone.message
         )
         return promote_next_queued(task)
-    runner.launch(next_run.id)
+    runner.launch(next_run)
 
 
 def cancel_active_run(*, task_id: str) -> Run:

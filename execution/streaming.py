@@ -14,6 +14,7 @@ from django.http import StreamingHttpResponse
 
 from engine.db import release_connection
 from execution import eventlog, selectors
+from execution.models import Run
 from execution.wakeups import Subscription
 
 TERMINAL_PHASES = {"completed", "errored", "cancelled"}
@@ -29,6 +30,7 @@ class ReadFrom:
     after_ts: int | None = None
     task_id: str | None = None
     run_id: str | None = None
+    known_seq: int | None = None  # the task's last sequence number before the turn began, if known
 
 
 def _ends_run(event: eventlog.StoredEvent, run_id: str) -> bool:
@@ -42,9 +44,11 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
     with Subscription(start.task_id) as subscription:
         yield f"retry: {RECONNECT_DELAY_MS}\n\n".encode()
         reader = _LogReader(start, subscription)
+        # A turn launched by this very request has written nothing yet: wait for its first events.
+        just_launched = start.known_seq is not None
         while True:
             subscription.signal.clear()
-            events = reader.next_events()
+            events = [] if just_launched else reader.next_events()
             if events:
                 end = next((i for i, e in enumerate(events) if start.run_id and _ends_run(e, start.run_id)), None)
                 # One write per batch: a burst of deltas costs one send, not one per token.
@@ -53,7 +57,9 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
                     return
             if reader.more_in_log:
                 continue
-            if not events or any(_closes_a_turn(event) for event in events):
+            if just_launched:
+                just_launched = False
+            elif not events or any(_closes_a_turn(event) for event in events):
                 if not still_live():
                     # Whatever was appended between our read and the check comes last.
                     yield b"".join(eventlog.encode_event(e) for e in reader.read_log())
@@ -72,7 +78,7 @@ class _LogReader:
         self.start = start
         self.subscription = subscription
         self.cursor = start.after_id
-        self.known_seq: int | None = None
+        self.known_seq = start.known_seq
         self.more_in_log = False
 
     def next_events(self) -> list[eventlog.StoredEvent]:
@@ -120,10 +126,10 @@ def event_stream_response(chunks: Iterator[bytes]) -> StreamingHttpResponse:
     return response
 
 
-def follow_run(*, run_id: str, task_id: str) -> StreamingHttpResponse:
-    """The stream of one turn, from its start (POST /execute)."""
-    start = ReadFrom(task_id=task_id, run_id=run_id)
-    return event_stream_response(read_log(start, still_live=lambda: not selectors.run_is_finished(run_id)))
+def follow_run(run: Run) -> StreamingHttpResponse:
+    """The stream of one turn, from its start (POST /execute), for the request that started it."""
+    start = ReadFrom(task_id=run.task.task_id, run_id=run.id, known_seq=run.task.last_seq)
+    return event_stream_response(read_log(start, still_live=lambda: not selectors.run_is_finished(run.id)))
 
 
 def replay(*, task_id: str | None, after_ts: int | None, after_id: int) -> StreamingHttpResponse:

@@ -30,8 +30,7 @@ PLANNING_PROMPT = "Before acting, write a short plan for answering the user's la
 _STATUS_OF_PHASE = {"completed": RunStatus.COMPLETED, "errored": RunStatus.ERRORED, "cancelled": RunStatus.CANCELLED}
 
 
-def execute_turn(run_id: str) -> None:
-    run = Run.objects.select_related("task").get(pk=run_id)
+def execute_turn(run: Run) -> None:
     Turn(run).execute()
 
 

@@ -30,7 +30,7 @@ class ExecuteView(APIView):
         incoming = ExecuteSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         run = services.start_run(services.TurnRequest(**incoming.validated_data))
-        return streaming.follow_run(run_id=run.id, task_id=run.task.task_id)
+        return streaming.follow_run(run)
 
 
 class ReplayView(APIView):
