@@ -4,6 +4,9 @@
    first-token time (measured in-process on the same message); target ≤ 5 ms p50;
 2. throughput: events per second through one worker on a 2,000-delta reply; target ≥ 5,000/s;
 3. p95 first-token overhead with 100 concurrent streaming turns on one worker; target ≤ 50 ms.
+   The turns arrive over two seconds and each streams for about three, so all hundred are
+   streaming together; a hundred requests landing in the same millisecond would instead measure
+   how long one worker takes to accept a hundred requests.
 
     .venv/bin/python bench/stream_bench.py [--turns 40] [--concurrent 100]
 
@@ -64,6 +67,8 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=40)
     parser.add_argument("--concurrent", type=int, default=100)
     parser.add_argument("--deltas", type=int, default=2000)
+    parser.add_argument("--ramp", type=float, default=2.0, help="seconds over which the concurrent turns arrive")
+    parser.add_argument("--stream-tokens", type=int, default=150)
     args = parser.parse_args()
     message = "hello"
     model_ttft = model_first_token_seconds(message)
@@ -93,14 +98,23 @@ def main() -> None:
             f"(best {max(rates):.0f}/s); worker CPU {best_cpu * 1e6:.0f} us/event = {1 / best_cpu:.0f} events/s per core  (target >= 5000/s)"
         )
 
+        # 3. A hundred turns streaming at once: each starts while the others stream at a model's
+        # pace (50 tokens/s for ~3 s), the arrivals spread over two seconds as real users'.
         def one_turn(i: int) -> float:
-            return first_token_delay(server, f"conc-{i}", message) - model_ttft
+            gevent.sleep(i * args.ramp / args.concurrent)
+            body = {"message": f"/stream {args.stream_tokens} /pace 20", "task_id": f"conc-{i}", "direct": True}
+            started = time.perf_counter()
+            first = []
+            post_execute(server.port, server.admin_key, body, on_event=lambda e: first or e[1] != "text_delta" or first.append(e[0]))
+            return first[0] - started - model_ttft
 
         greenlets = [gevent.spawn(one_turn, i) for i in range(args.concurrent)]
         gevent.joinall(greenlets, raise_error=True, timeout=120)
         concurrent = [g.value for g in greenlets]
-        print(f"3. first-token overhead, {args.concurrent} concurrent turns: {describe_ms(concurrent)}  (target p95 <= 50 ms)")
-
+        print(
+            f"3. first-token overhead, {args.concurrent} turns streaming at once (arrivals over {args.ramp:.0f} s, "
+            f"{args.stream_tokens} tokens at 50/s each): {describe_ms(concurrent)}  (target p95 <= 50 ms)"
+        )
 
 if __name__ == "__main__":
     main()
