@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connection as db_connection
 
 from assets import crypto, mcp_runtime
 from assets.errors import ConnectionNeedsReauth, ConnectionNotConnected
@@ -76,6 +77,10 @@ def _usable_target(connection_ref: str) -> McpTarget:
 
 
 def _run(operation: str, *args, timeout: float):
+    # A tool call can take minutes: the caller's pooled database connection goes back meanwhile,
+    # unless it is inside a transaction (notes: serving-under-gevent, facts 5 and 6).
+    if db_connection.settings_dict["OPTIONS"].get("pool") and not db_connection.in_atomic_block:
+        db_connection.close()
     return mcp_runtime.runtime().run(operation, *args, timeout=timeout + HANDOFF_MARGIN_SECONDS)
 
 

@@ -26,6 +26,7 @@ from mcp.shared.exceptions import MCPError
 
 from assets import stdio_under_gevent
 from assets.errors import McpAuthRejected, McpServerError, McpTimeout, McpUnreachable
+from engine.errors import EngineError
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ class SessionPool:
     def typed_error(self, exc: BaseException) -> Exception:
         """Maps anything the SDK or a transport raised to one of our MCP_CALL_ERRORS."""
         exc = _leaf(exc)
-        if hasattr(exc, "code") and hasattr(exc, "status") and hasattr(exc, "body"):
+        if isinstance(exc, EngineError):
             return exc  # already one of ours
         if isinstance(exc, (TimeoutError, asyncio.TimeoutError)):
             return McpTimeout()

@@ -24,6 +24,7 @@ from assets.models import (
 )
 
 logger = logging.getLogger(__name__)
+STALE_STATE_AGE = timedelta(days=1)
 
 
 @dataclass
@@ -98,7 +99,9 @@ def _start_oauth(server: McpServer, config: dict, redirect_uri: str, return_url:
 
 
 def _issue_authorization(connection: Connection, return_url: str = "") -> None:
-    """A new single-use state and PKCE pair; the connection's auth_url points at them."""
+    """A new single-use state and PKCE pair; the connection's auth_url points at them. States
+    that expired a day ago go (until then a replay is still recognised as one)."""
+    OAuthState.objects.filter(expires_at__lt=timezone.now() - STALE_STATE_AGE).delete()
     verifier, challenge = oauth.new_pkce_pair()
     state = OAuthState.objects.create(
         state=random.token_urlsafe(32), connection=connection, redirect_uri=connection.redirect_uri,

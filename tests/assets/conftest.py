@@ -1,5 +1,6 @@
 import logging
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -84,12 +85,12 @@ def _server_env() -> dict:
 def engine_pair(django_db_setup, django_db_blocker):
     """Two real gunicorn+gevent servers on the same test database: a flow started on one can be
     completed on the other, as with two workers."""
-    with django_db_blocker.unblock():
-        first = EngineServer(env=_server_env()).start()
-        second = EngineServer(env=_server_env()).start()
-    yield first, second
-    first.stop()
-    second.stop()
+    pair = (EngineServer(env=_server_env()), EngineServer(env=_server_env()))
+    with django_db_blocker.unblock(), ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(EngineServer.start, pair))
+    yield pair
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(EngineServer.stop, pair))
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from assets import crypto, mcp
 from assets.errors import ConnectionNotConnected, ConnectionNotFound, McpTimeout, McpUnreachable
 from assets.models import Connection, ConnectionStatus
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -53,6 +53,7 @@ def test_a_slow_tool_times_out_with_mcp_timeout_and_the_session_stays_usable(key
     assert mcp.call_tool(key_connection, "echo", {"text": "still here"}, timeout=5)["content"][0]["text"] == "still here"
 
 
+@pytest.mark.django_db(transaction=True)  # the calling threads read the connection from the database
 def test_twenty_concurrent_calls_share_one_session_and_overlap(key_connection):
     mcp.list_tools(key_connection)
 
