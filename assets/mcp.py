@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connection as db_connection
 
 from assets import crypto, mcp_runtime
-from assets.errors import ConnectionNeedsReauth, ConnectionNotConnected
+from assets.errors import ConnectionNeedsReauth, ConnectionNotConnected, McpAuthRejected
 from assets.models import AuthMethod, Connection, ConnectionStatus
 
 # Beyond the operation's own timeout, for the hop to the loop thread and back.
@@ -65,7 +65,7 @@ def target_for(connection: Connection) -> McpTarget:
     )
 
 
-def _usable_target(connection_ref: str) -> McpTarget:
+def _usable_connection(connection_ref: str) -> Connection:
     from assets.services import ensure_fresh_token  # services imports this module
 
     connection = ensure_fresh_token(connection_ref)
@@ -73,7 +73,24 @@ def _usable_target(connection_ref: str) -> McpTarget:
         raise ConnectionNeedsReauth()
     if connection.status != ConnectionStatus.CONNECTED:
         raise ConnectionNotConnected()
-    return target_for(connection)
+    return connection
+
+
+def _with_current_credentials(connection_ref: str, operation: str, *args, timeout: float):
+    """Runs the operation; when the server refuses an OAuth token before its expiry (revoked,
+    or the provider shortened its life), refreshes it once and tries again."""
+    connection = _usable_connection(connection_ref)
+    target = target_for(connection)
+    try:
+        return _run(operation, target, *args, timeout=timeout)
+    except McpAuthRejected:
+        if connection.server.auth_method != AuthMethod.OAUTH:
+            raise
+    from assets.services import refresh_token_once
+
+    refused = crypto.unseal(connection.secrets_sealed).get("access_token", "")
+    connection = refresh_token_once(connection_ref, stale_access_token=refused)
+    return _run(operation, target_for(connection), *args, timeout=timeout)
 
 
 def _run(operation: str, *args, timeout: float):
@@ -88,9 +105,9 @@ def list_tools(connection_ref: str) -> list[dict]:
     """The tools of the connection's server: `[{"name", "description", "input_schema"}]`.
     Cached per connection in this worker for ENGINE_MCP_TOOLS_TTL_SECONDS, and dropped as soon
     as the server announces `notifications/tools/list_changed` or the session reconnects.
-    Refreshes the OAuth token first when it is about to expire. Raises MCP_CALL_ERRORS."""
-    target = _usable_target(connection_ref)
-    return _run("list_tools", target, timeout=settings.ENGINE_MCP_CONNECT_TIMEOUT * 2)
+    Refreshes the OAuth token first when it is about to expire, and once more if the server
+    refuses it. Raises MCP_CALL_ERRORS."""
+    return _with_current_credentials(connection_ref, "list_tools", timeout=settings.ENGINE_MCP_CONNECT_TIMEOUT * 2)
 
 
 def call_tool(connection_ref: str, tool: str, arguments: dict, timeout: float | None = None) -> dict:
@@ -99,9 +116,8 @@ def call_tool(connection_ref: str, tool: str, arguments: dict, timeout: float | 
     `timeout` (default ENGINE_MCP_CALL_TIMEOUT) bounds the call; on expiry the server gets a
     cancellation and McpTimeout is raised. Raises MCP_CALL_ERRORS, never anything else."""
     timeout = settings.ENGINE_MCP_CALL_TIMEOUT if timeout is None else timeout
-    target = _usable_target(connection_ref)
-    return _run("call_tool", target, tool, dict(arguments or {}), timeout,
-                timeout=timeout + settings.ENGINE_MCP_CONNECT_TIMEOUT)
+    return _with_current_credentials(connection_ref, "call_tool", tool, dict(arguments or {}), timeout,
+                                     timeout=timeout + settings.ENGINE_MCP_CONNECT_TIMEOUT)
 
 
 def probe_tools(connection: Connection) -> list[dict]:

@@ -202,17 +202,20 @@ def ensure_fresh_token(connection_ref: str) -> Connection:
     return refresh_token_once(connection_ref) if _needs_refresh(connection) else connection
 
 
-def refresh_token_once(connection_ref: str) -> Connection:
+def refresh_token_once(connection_ref: str, *, stale_access_token: str = "") -> Connection:
     """Refreshes the access token, one refresh at a time per connection across all workers:
     holds the connection's row lock (select_for_update; SQLite's IMMEDIATE transactions
     serialize the same way) and re-checks the expiry after taking it, so a rotating refresh
-    token is never used twice. A rejected refresh commits `needs_reauth` with a fresh auth_url
-    and raises ConnectionNeedsReauth; an unreachable provider raises OAuthExchangeFailed."""
+    token is never used twice. `stale_access_token`: the server refused that token before its
+    expiry, so refresh unless it was already replaced. A rejected refresh commits `needs_reauth`
+    with a fresh auth_url and raises ConnectionNeedsReauth; an unreachable provider raises
+    OAuthExchangeFailed."""
     with transaction.atomic():
         connection = Connection.objects.select_for_update().select_related("server").get(ref_id=connection_ref)
-        if not _needs_refresh(connection):
-            return connection  # another worker refreshed while we waited for the lock
         stored = crypto.unseal(connection.secrets_sealed)
+        refused = bool(stale_access_token) and stored.get("access_token") == stale_access_token
+        if not (_needs_refresh(connection) or (refused and connection.status == ConnectionStatus.CONNECTED)):
+            return connection  # another worker refreshed while we waited for the lock
         try:
             if not stored.get("refresh_token"):
                 raise oauth.RefreshRejected("no refresh token")

@@ -85,3 +85,15 @@ def test_a_rejected_refresh_needs_reauth_with_a_fresh_auth_url_and_reconnects(oa
     assert callback.status_code == 200 and callback.json()["status"] == "connected"
     assert Connection.objects.get(ref_id=oauth_connection).status == ConnectionStatus.CONNECTED
     assert mcp.call_tool(oauth_connection, "echo", {"text": "back"}, timeout=10)["content"][0]["text"] == "back"
+
+
+def test_a_token_the_server_refuses_before_its_expiry_is_refreshed_once_and_the_call_goes_through(
+    oauth_connection, provider
+):
+    revoked = tokens_of(oauth_connection)["access_token"]
+    with provider.state.lock:
+        provider.state.access.pop(revoked)  # revoked at the provider, unknown to us
+    refreshes = provider.state.token_requests.count("refresh_token")
+    assert mcp.call_tool(oauth_connection, "echo", {"text": "retried"}, timeout=10)["content"][0]["text"] == "retried"
+    assert provider.state.token_requests.count("refresh_token") == refreshes + 1
+    assert tokens_of(oauth_connection)["access_token"] != revoked
