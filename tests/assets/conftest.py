@@ -104,6 +104,8 @@ def servers(db, mcp_http) -> dict[str, McpServer]:
                       url=mcp_http.url, auth_method=AuthMethod.OAUTH, oauth_scopes=["tools:read", "tools:call"]),
         "stdio": make(name="tools-stdio", display_name="Tools (stdio)", transport=Transport.STDIO,
                       command=STDIO_COMMAND, auth_method=AuthMethod.NONE),
+        "sse": make(name="tools-sse", display_name="Tools (SSE)", transport=Transport.SSE, url=mcp_http.sse_url,
+                    auth_method=AuthMethod.NONE),
         "gone": make(name="gone", display_name="Unreachable", transport=Transport.STREAMABLE_HTTP,
                      url="http://127.0.0.1:9/mcp", auth_method=AuthMethod.NONE),
         "gone-oauth": make(name="gone-oauth", display_name="Unreachable (OAuth)", transport=Transport.STREAMABLE_HTTP,

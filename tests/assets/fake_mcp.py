@@ -58,6 +58,9 @@ def _guard(app, is_allowed, metadata: dict):
                 await send({"type": "http.response.start", "status": 200,
                             "headers": [(b"content-type", b"application/json")]})
                 return await send({"type": "http.response.body", "body": body})
+            if scope["path"] == "/broken":
+                await send({"type": "http.response.start", "status": 500, "headers": [(b"content-type", b"text/plain")]})
+                return await send({"type": "http.response.body", "body": b"internal error"})
             authorization = dict(scope["headers"]).get(b"authorization", b"").decode()
             if not is_allowed(authorization.removeprefix("Bearer ")):
                 challenge = f'Bearer resource_metadata="{metadata["resource"]}"'.encode()
@@ -69,35 +72,48 @@ def _guard(app, is_allowed, metadata: dict):
     return guarded
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class FakeMcpServer:
     """Streamable HTTP at `url` (…/mcp); the provider's tokens or API_KEY are accepted."""
 
     def __init__(self, provider):
         import uvicorn
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
+        port, sse_port = _free_port(), _free_port()
         self.url = f"http://127.0.0.1:{port}/mcp"
+        self.broken_url = f"http://127.0.0.1:{port}/broken"  # answers 500 to everything
         self.api_key = API_KEY
         metadata = {"resource": self.url, "authorization_servers": [provider.url]}
         app = build_server("fake-http").streamable_http_app(host="127.0.0.1")
         allowed = lambda token: token == API_KEY or provider.state.active_access_token(token)  # noqa: E731
         config = uvicorn.Config(_guard(app, allowed, metadata), host="127.0.0.1", port=port, log_level="warning",
                                 timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        # The older SSE transport, without auth, on its own port.
+        self.sse_url = f"http://127.0.0.1:{sse_port}/sse"
+        sse_app = build_server("fake-sse").sse_app(host="127.0.0.1")
+        sse_config = uvicorn.Config(sse_app, host="127.0.0.1", port=sse_port, log_level="warning",
+                                    timeout_graceful_shutdown=1)
+        self.servers = [uvicorn.Server(config), uvicorn.Server(sse_config)]
+        self.threads = [threading.Thread(target=server.run, daemon=True) for server in self.servers]
 
     def start(self) -> "FakeMcpServer":
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         deadline = time.monotonic() + 10
-        while not self.server.started and time.monotonic() < deadline:
+        while not all(server.started for server in self.servers) and time.monotonic() < deadline:
             time.sleep(0.02)
         return self
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
+        for server in self.servers:
+            server.should_exit = True
+        for thread in self.threads:
+            thread.join(5)
 
 
 if __name__ == "__main__":

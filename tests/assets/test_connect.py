@@ -21,7 +21,7 @@ def test_it_lists_the_catalog_in_the_spec_shape(engine):
     assert response.status_code == 200
     assert {"server_name": "tools-key", "display_name": "Tools (key)", "transport": "streamable_http",
             "auth_method": "api_key", "status": "available"} in response.json()
-    assert len(response.json()) == 5
+    assert len(response.json()) == 6
 
 
 def test_an_api_key_server_connects_at_once_after_its_tools_were_listed_under_gevent(engine, mcp_http):

@@ -7,7 +7,7 @@ import pytest
 from django.db import connection as db_connection
 
 from assets import crypto, mcp
-from assets.errors import ConnectionNotConnected, ConnectionNotFound, McpTimeout, McpUnreachable
+from assets.errors import ConnectionNotConnected, ConnectionNotFound, McpServerError, McpTimeout, McpUnreachable
 from assets.models import Connection, ConnectionStatus
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +99,23 @@ def test_the_tool_list_is_cached_and_refreshed_when_the_server_announces_a_chang
     while "extra" not in {tool["name"] for tool in mcp.list_tools(stdio_connection)}:
         assert time.monotonic() < deadline, "the cached list was never refreshed"
         time.sleep(0.05)
+
+
+def test_a_server_answering_http_500_raises_mcp_server_error(servers, mcp_http):
+    servers["gone"].url = mcp_http.broken_url
+    servers["gone"].save()
+    ref = Connection.objects.create(server=servers["gone"], status=ConnectionStatus.CONNECTED).ref_id
+    with pytest.raises(McpServerError) as raised:
+        mcp.list_tools(ref)
+    assert raised.value.code == "mcp_server_error" and raised.value.status == 502
+
+
+def test_an_unknown_tool_is_a_result_marked_as_an_error(key_connection):
+    result = mcp.call_tool(key_connection, "no-such-tool", {}, timeout=10)
+    assert result["is_error"] is True and result["content"][0]["text"] == "Unknown tool: no-such-tool"
+
+
+def test_it_lists_and_calls_the_tools_of_an_sse_server(servers):
+    ref = Connection.objects.create(server=servers["sse"], status=ConnectionStatus.CONNECTED).ref_id
+    assert "add" in {tool["name"] for tool in mcp.list_tools(ref)}
+    assert mcp.call_tool(ref, "add", {"a": 1, "b": 2}, timeout=10)["content"] == [{"type": "text", "text": "3"}]
