@@ -161,6 +161,16 @@ ENGINE_EMBEDDINGS = env.bool("ENGINE_EMBEDDINGS", default=False)
 
 # --- Execution ----------------------------------------------------------------------------
 ENGINE_MODEL = env.str("ENGINE_MODEL", default="offline")
+# Model providers (ENGINE_MODEL=anthropic:<model> or openai:<model>). Empty base URL: the vendor's own.
+ANTHROPIC_API_KEY = env.str("ANTHROPIC_API_KEY", default="")
+ANTHROPIC_BASE_URL = env.str("ANTHROPIC_BASE_URL", default="")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="")
+# Seconds to connect and to wait for each piece of a model's answer; then a whole call's cap.
+ENGINE_MODEL_TIMEOUT = env.float("ENGINE_MODEL_TIMEOUT", default=60.0)
+ENGINE_MODEL_MAX_SECONDS = env.float("ENGINE_MODEL_MAX_SECONDS", default=600.0)
+# Extended thinking tokens per Anthropic call (0: off; otherwise at least 1024).
+ENGINE_THINKING_BUDGET = env.int("ENGINE_THINKING_BUDGET", default=0)
 ENGINE_MAX_STEPS = env.int("ENGINE_MAX_STEPS", default=20)
 ENGINE_HEARTBEAT_SECONDS = env.float("ENGINE_HEARTBEAT_SECONDS", default=15.0)
 ENGINE_RUN_HEARTBEAT_SECONDS = env.float("ENGINE_RUN_HEARTBEAT_SECONDS", default=10.0)
@@ -169,6 +179,19 @@ CHANNEL_STATE_TTL_HITL = env.int("CHANNEL_STATE_TTL_HITL", default=72 * 3600)
 ENGINE_MAX_MESSAGE_CHARS = env.int("ENGINE_MAX_MESSAGE_CHARS", default=100_000)
 ENGINE_MAX_MEDIA_BYTES = env.int("ENGINE_MAX_MEDIA_BYTES", default=5 * 1024 * 1024)
 ENGINE_CHAT_KEY = env.str("ENGINE_CHAT_KEY", default="")
+ENGINE_WORKSPACES_DIR = env.str("ENGINE_WORKSPACES_DIR", default=str(DATA_DIR / "workspaces"))
+ENGINE_SANDBOX_TIMEOUT_SECONDS = env.float("ENGINE_SANDBOX_TIMEOUT_SECONDS", default=60.0)
+ENGINE_SANDBOX_OUTPUT_BYTES = env.int("ENGINE_SANDBOX_OUTPUT_BYTES", default=64 * 1024)
+ENGINE_SANDBOX_CPU_SECONDS = env.int("ENGINE_SANDBOX_CPU_SECONDS", default=60)
+ENGINE_SANDBOX_MEMORY_MB = env.int("ENGINE_SANDBOX_MEMORY_MB", default=1024)
+ENGINE_SANDBOX_FILE_MB = env.int("ENGINE_SANDBOX_FILE_MB", default=100)
+ENGINE_FILE_READ_BYTES = env.int("ENGINE_FILE_READ_BYTES", default=256 * 1024)
+ENGINE_LIST_FILES_LIMIT = env.int("ENGINE_LIST_FILES_LIMIT", default=1000)
+# Tool permission rules, a JSON list of {"tool", "pattern"?, "decision"} (see the README); the
+# catalog's permissions.yaml adds more.
+ENGINE_PERMISSION_RULES = env.json("ENGINE_PERMISSION_RULES", default=[])
+ENGINE_WORKING_MEMORY_CHARS = env.int("ENGINE_WORKING_MEMORY_CHARS", default=8000)
+ENGINE_CONTEXT_BUDGET = env.int("ENGINE_CONTEXT_BUDGET", default=100_000)
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -229,6 +252,7 @@ ENGINE_MCP_CALL_TIMEOUT = env.float("ENGINE_MCP_CALL_TIMEOUT", default=60.0)
 ENGINE_MCP_TOOLS_TTL_SECONDS = env.int("ENGINE_MCP_TOOLS_TTL_SECONDS", default=300)
 ENGINE_MCP_MAX_SESSIONS = env.int("ENGINE_MCP_MAX_SESSIONS", default=32)
 # requests-oauthlib logs token request and response bodies at DEBUG; the MCP SDK's HTTP client
-# logs every request at INFO. Neither goes below WARNING, whatever LOG_LEVEL says.
-for _noisy in ("requests_oauthlib", "oauthlib", "httpx2", "httpcore2"):
+# logs every request at INFO; the model SDKs log request options at DEBUG. None goes below
+# WARNING, whatever LOG_LEVEL says.
+for _noisy in ("requests_oauthlib", "oauthlib", "httpx2", "httpcore2", "anthropic", "openai"):
     LOGGING["loggers"][_noisy] = {"level": "WARNING", "propagate": True}

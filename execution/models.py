@@ -131,3 +131,37 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} #{self.seq} of {self.task_id}"
+
+
+class WorkingMemory(models.Model):
+    """A task's scratchpad: the agent writes it with the `working_memory` tool and sees it on
+    every turn of that task."""
+
+    task = models.OneToOneField(Task, on_delete=models.CASCADE, related_name="working_memory")
+    content = models.TextField(blank=True, default="")
+    version = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"working memory of {self.task_id} (v{self.version})"
+
+
+class Compaction(models.Model):
+    """A summary that stands in, in the model's context, for a task's messages up to
+    `up_to_position`. The messages themselves stay in the database."""
+
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="compactions")
+    run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="+")
+    summary = models.TextField()
+    up_to_position = models.PositiveIntegerField()
+    collapsed_messages = models.PositiveIntegerField()
+    tokens_before = models.PositiveIntegerField()
+    tokens_after = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-up_to_position"]
+        get_latest_by = "up_to_position"
+
+    def __str__(self) -> str:
+        return f"compaction of {self.task_id} up to #{self.up_to_position}"

@@ -65,6 +65,13 @@ class OfflineModel:
         input_tokens = estimate_tokens(request.system + json.dumps(request.messages))
         last = request.messages[-1]
         results = [block for block in last["content"] if block.get("type") == "tool_result"]
+        if request.purpose == "summary":
+            said = re.findall(r"^(?:User|Earlier summary): (.{0,80})", _text_of(last), re.MULTILINE)
+            summary = "The user said: " + "; ".join(line.strip() for line in said)
+            yield from self._deltas(TextDelta, summary, pace=0)
+            yield Usage(input_tokens=input_tokens, output_tokens=estimate_tokens(summary))
+            yield Stop("end_turn")
+            return
         if request.purpose == "plan":
             yield from self._deltas(ThinkingDelta, PLAN, pace=0)
             yield Usage(input_tokens=input_tokens, output_tokens=estimate_tokens(PLAN))

@@ -7,11 +7,12 @@ tool's own `ToolError` goes back to the model as a tool error, never a crashed r
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from pathlib import Path
 
 import jsonschema
 
 from execution.llm import ToolSpec
+from execution.sandbox import workspace_for
 
 
 class ToolError(Exception):
@@ -22,6 +23,11 @@ class ToolError(Exception):
 class ToolContext:
     task_id: str
     run_id: str
+    emit: Callable[..., None] = lambda type, **data: None  # adds an event to the run's stream
+
+    @property
+    def workspace(self) -> Path:
+        return workspace_for(self.task_id)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,10 @@ def available_tools() -> list[Tool]:
     return sorted(_tools.values(), key=lambda tool: tool.name)
 
 
+def get_tool(name: str) -> Tool | None:
+    return _tools.get(name)
+
+
 def run_tool(name: str, tool_input: dict, context: ToolContext) -> object:
     """Runs one call. Raises ToolError for anything the model should hear about."""
     tool = _tools.get(name)
@@ -59,18 +69,3 @@ def run_tool(name: str, tool_input: dict, context: ToolContext) -> object:
     except jsonschema.ValidationError as invalid:
         raise ToolError(f"Invalid input for {name}: {invalid.message}") from None
     return tool.run(tool_input, context)
-
-
-def _current_time(tool_input: dict, context: ToolContext) -> dict:
-    now = datetime.now(timezone.utc)
-    return {"utc": now.isoformat(timespec="seconds"), "epoch_ms": int(now.timestamp() * 1000)}
-
-
-register(
-    Tool(
-        name="current_time",
-        description="The current date and time in UTC.",
-        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
-        run=_current_time,
-    )
-)

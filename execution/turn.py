@@ -11,21 +11,18 @@ from django.db import connection
 from django.utils import timezone
 
 from engine.db import release_connection
-from execution import selectors
-from execution.errors import RunCancelled, RunFailed, WorkerStopping
+from execution import compaction, context, permissions, selectors
 from execution.appender import EventLogUnavailable, EventWriter
+from execution.errors import RunCancelled, RunFailed, WorkerStopping
 from execution.eventlog import iso_now
 from execution.llm import ModelError, ModelRequest, TextDelta, ThinkingDelta, ToolUse, Usage, get_model
 from execution.models import Message, MessageRole, Run, RunStatus
-from execution.tools import ToolContext, ToolError, available_tools, run_tool
+from execution.tools import ToolContext, ToolError, available_tools, get_tool, run_tool
 
 logger = logging.getLogger(__name__)
 
 MODEL_ATTEMPTS = 4
-SYSTEM_PROMPT = (
-    "You are the Engine, an agent working for one user. Use the tools when they help, "
-    "and say plainly what you did."
-)
+MAX_RETRY_WAIT = 30.0  # seconds; a longer retry-after from a provider ends the turn sooner instead
 PLANNING_PROMPT = "Before acting, write a short plan for answering the user's latest message. Do not answer it yet."
 _STATUS_OF_PHASE = {"completed": RunStatus.COMPLETED, "errored": RunStatus.ERRORED, "cancelled": RunStatus.CANCELLED}
 
@@ -44,7 +41,7 @@ class Turn:
         self.plan = ""
         self.partial_blocks: list[dict] = []
         self.first_token_sent = False
-        self.tool_context = ToolContext(task_id=run.task.task_id, run_id=run.id)
+        self.tool_context = ToolContext(task_id=run.task.task_id, run_id=run.id, emit=self.emit)
 
     def emit(self, type: str, **data) -> None:
         self.writer.emit(type, data)
@@ -55,7 +52,7 @@ class Turn:
             message_id=self.run.options.get("message_id"),
         )
         try:
-            history = [{"role": m.role, "content": m.content} for m in selectors.conversation(self.run.task)]
+            history = self.load_history()
             release_connection()
             if not self.run.options.get("direct"):
                 self.plan = self.think_first(history)
@@ -87,11 +84,19 @@ class Turn:
             self.append_message(history, MessageRole.USER, self.run_tools(calls))
         raise RunFailed("MAX_STEPS_EXCEEDED", f"The turn took {settings.ENGINE_MAX_STEPS} model calls without finishing.")
 
-    def system_prompt(self) -> str:
-        prompt = SYSTEM_PROMPT
-        if self.plan:
-            prompt += f"\n\nYour plan for this turn: {self.plan}"
-        return prompt
+    def load_history(self) -> list[dict]:
+        """The thread as the model will see it, compacted first when it is over budget."""
+        thread = compaction.load_thread(self.run.task)
+        thread, made, usage = compaction.compact(
+            thread, system=context.system_prompt(self.run.task), model=self.model, run=self.run
+        )
+        if made:
+            self.usage.add(usage)
+            self.emit(
+                "compaction_event", collapsed_messages=made.collapsed_messages, up_to_position=made.up_to_position,
+                tokens_before=made.tokens_before, tokens_after=made.tokens_after, summary=made.summary,
+            )
+        return thread.history()
 
     def think_first(self, history: list[dict]) -> str:
         """The planning step (`direct: false`): its output is streamed as thinking."""
@@ -101,8 +106,10 @@ class Turn:
 
     def model_step(self, history: list[dict]) -> tuple[list[dict], list[ToolUse]]:
         request = ModelRequest(
-            system=self.system_prompt(), messages=history, tools=[tool.spec for tool in available_tools()]
+            system=context.system_prompt(self.run.task, plan=self.plan), messages=history,
+            tools=[tool.spec for tool in available_tools()],
         )
+        release_connection()
         return self.call_model(request)
 
     def call_model(self, request: ModelRequest, *, as_thinking: bool = False) -> tuple[list[dict], list[ToolUse]]:
@@ -115,7 +122,8 @@ class Turn:
             except ModelError as error:
                 if not error.retryable or self.partial_blocks or attempt == MODEL_ATTEMPTS - 1:
                     raise
-                gevent.sleep(0.5 * 2**attempt)
+                backoff = 0.5 * 2**attempt if error.retry_after is None else error.retry_after
+                gevent.sleep(min(backoff, MAX_RETRY_WAIT))
         raise AssertionError("unreachable")
 
     def stream_model(self, request: ModelRequest, *, as_thinking: bool) -> tuple[list[dict], list[ToolUse]]:
@@ -126,6 +134,11 @@ class Turn:
             if isinstance(item, (TextDelta, ThinkingDelta)):
                 kind = "thinking" if as_thinking or isinstance(item, ThinkingDelta) else "text"
                 block = self.open_block(blocks, kind)
+                if isinstance(item, ThinkingDelta) and item.signature:
+                    block["signature"] = item.signature  # it ends the block
+                    self.close_block(blocks)
+                if not item.text:
+                    continue
                 block[kind] += item.text
                 # The turn's first token never waits for batching.
                 self.writer.emit(f"{kind}_delta", {"text": item.text, "block_index": self.block_index},
@@ -181,6 +194,7 @@ class Turn:
 
     def run_one_tool(self, call: ToolUse) -> dict:
         try:
+            self.check_permission(call)
             output = run_tool(call.name, call.input, self.tool_context)
         except ToolError as error:
             self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=None, error=str(error))
@@ -195,6 +209,18 @@ class Turn:
         self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=output)
         content = output if isinstance(output, str) else json.dumps(output)
         return {"type": "tool_result", "tool_use_id": call.id, "content": content, "is_error": False}
+
+    def check_permission(self, call: ToolUse) -> None:
+        """Raises ToolError unless the call is allowed. No code path runs a tool without this."""
+        tool = get_tool(call.name)
+        if tool is None:
+            return  # run_tool reports the unknown tool to the model
+        verdict = permissions.decide(tool, call.input)
+        if verdict.decision == "deny":
+            raise ToolError(f"Permission denied ({verdict.reason}).")
+        if verdict.decision == "ask":
+            raise ToolError(f"This call needs the user's approval ({verdict.reason}), and approvals are not available; "
+                            "it was not run.")
 
     # --- the thread and the end of the turn -------------------------------------------------
 
