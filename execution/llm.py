@@ -3,7 +3,8 @@
 A provider turns a `ModelRequest` into a stream of `ModelEvent`s. Conversations use one
 canonical shape (Anthropic-like): messages of role `user`/`assistant` whose content is a list of
 blocks: `{"type": "text", "text"}`, `{"type": "image"|"file", ...}`,
-`{"type": "tool_use", "id", "name", "input"}`, `{"type": "tool_result", "tool_use_id", "content", "is_error"}`.
+`{"type": "tool_use", "id", "name", "input"}`, `{"type": "tool_result", "tool_use_id", "content", "is_error"}`,
+`{"type": "thinking", "thinking", "signature"?}` (the signature, when a provider gave one, goes back to it).
 Cancelling a run kills its greenlet; a provider's `stream` must release its connection when the
 generator is closed (a `with` block around the SDK stream does that).
 """
@@ -39,6 +40,8 @@ class TextDelta:
 @dataclass
 class ThinkingDelta:
     text: str
+    # Sent once, when a thinking block ends: Anthropic wants the block back with it in later calls.
+    signature: str = ""
 
 
 @dataclass
@@ -83,12 +86,16 @@ ModelEvent = TextDelta | ThinkingDelta | ToolUse | Usage | Stop
 class ModelError(Exception):
     """A provider failure. `code` is one of RUN_ERROR_CODES; `retryable` drives backoff."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool = False, details: dict | None = None):
+    def __init__(
+        self, code: str, message: str, *, retryable: bool = False, details: dict | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.code = code
         self.message = message
         self.retryable = retryable
         self.details = details or {}
+        self.retry_after = retry_after  # seconds the provider asked us to wait, if it said
 
 
 class ChatModel(Protocol):
@@ -119,4 +126,14 @@ def _build_model(spec: str) -> ChatModel:
         from execution.offline_model import OfflineModel
 
         return OfflineModel()
-    raise ValueError(f"ENGINE_MODEL={spec!r}: unknown provider {provider!r} (use offline)")
+    if provider in ("anthropic", "openai") and not model_name:
+        raise ValueError(f"ENGINE_MODEL={spec!r}: name the model, e.g. {provider}:<model>")
+    if provider == "anthropic":
+        from execution.providers.anthropic import AnthropicModel
+
+        return AnthropicModel(model_name)
+    if provider == "openai":
+        from execution.providers.openai import OpenAIModel
+
+        return OpenAIModel(model_name)
+    raise ValueError(f"ENGINE_MODEL={spec!r}: unknown provider {provider!r} (use offline, anthropic:<model> or openai:<model>)")
