@@ -15,7 +15,7 @@ import gevent
 import gevent.event
 
 from engine.db import release_connection
-from execution.eventlog import PendingEvent, RunBatch, append_batches, now_ms
+from execution.eventlog import PendingEvent, RunBatch, append_batches
 from execution.models import Task
 
 logger = logging.getLogger(__name__)
@@ -31,15 +31,14 @@ class EventLogUnavailable(Exception):
 
 
 class EventWriter:
-    """Orders and numbers the events of one run (the only writer of its task while it runs)."""
+    """Queues the events of one run, in order, for the appender."""
 
     def __init__(self, *, task: Task, run_id: str):
         self.task = task
         self.run_id = run_id
         self.queue: deque[PendingEvent] = deque()
-        self.final: tuple[int, dict] | None = None
+        self.final: tuple[PendingEvent, dict] | None = None
         self.failed = False
-        self._seq = task.last_seq
         self._drained = gevent.event.Event()
         self._drained.set()
 
@@ -48,8 +47,7 @@ class EventWriter:
         (and `urgent=True`) are written at once."""
         if self.failed:
             raise EventLogUnavailable("The event log cannot be written.")
-        self._seq += 1
-        event = PendingEvent(seq=self._seq, ts=now_ms(), type=type, data=data)
+        event = PendingEvent(type, data)
         self.queue.append(event)
         self._drained.clear()
         _appender.submit(self, urgent=urgent or (urgent is None and type not in COALESCED_TYPES))
@@ -58,8 +56,7 @@ class EventWriter:
     def finish(self, type: str, data: dict, *, run_update: dict) -> None:
         """Emits the run's closing event, applies `run_update` with it, and waits for the writes."""
         if self.final is None:  # a second call (cancel arrived while closing) only waits again
-            final = self.emit(type, data)
-            self.final = (final.seq, run_update)
+            self.final = (self.emit(type, data), run_update)
         self.close()
 
     def close(self) -> None:
@@ -72,7 +69,7 @@ class EventWriter:
 
     def batch(self) -> RunBatch:
         events = list(self.queue)
-        update = self.final[1] if self.final and events and events[-1].seq == self.final[0] else None
+        update = self.final[1] if self.final and events and events[-1] is self.final[0] else None
         return RunBatch(task=self.task, run_id=self.run_id, events=events, run_update=update)
 
     def written(self, count: int) -> None:

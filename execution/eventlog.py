@@ -4,7 +4,7 @@ Runs append through `execution.appender`, which batches their events."""
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from django.db import connection, transaction
@@ -28,10 +28,12 @@ def iso_now() -> str:
 
 @dataclass
 class PendingEvent:
-    seq: int
-    ts: int
+    """An event on its way to the log. Its task sequence number is given when it is written."""
+
     type: str
     data: dict
+    ts: int = field(default_factory=lambda: now_ms())
+    seq: int | None = None
 
 
 @dataclass
@@ -60,22 +62,28 @@ class StoredEvent:
 
 
 def append_batches(batches: list[RunBatch]) -> None:
-    """Writes the batches in one transaction (taking the log lock), records each task's last
-    sequence number, then hands the stored events to this process's readers at once; readers
-    in other workers are woken at commit. A batch's `run_update` changes its run in the same
-    transaction: a run's closing event and its final status become visible together, so no
-    reader sees one without the other."""
+    """Writes the batches in one transaction (taking the log lock): numbers each task's events
+    after its last sequence number, stores them, then hands them to this process's readers at
+    once; readers in other workers are woken at commit. Numbering here, not in the run, lets
+    anyone append to a task (the run, a human's answer, the watchdog) without clashing.
+    A batch's `run_update` changes its run in the same transaction: a run's closing event and
+    its final status become visible together, so no reader sees one without the other."""
     encoded = [[_json(event.data) for event in batch.events] for batch in batches]
-    rows = [
-        (batch.task.pk, batch.run_id, event.seq, event.ts, event.type, data)
-        for batch, datas in zip(batches, encoded)
-        for event, data in zip(batch.events, datas)
-    ]
     ids: dict[tuple[int, int], int] = {}
     with transaction.atomic():
         with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK])
+            for batch in batches:
+                cursor.execute(_NUMBER_EVENTS, [len(batch.events), batch.task.pk])
+                last = cursor.fetchone()[0]
+                for offset, event in enumerate(batch.events):
+                    event.seq = last - len(batch.events) + 1 + offset
+            rows = [
+                (batch.task.pk, batch.run_id, event.seq, event.ts, event.type, data)
+                for batch, datas in zip(batches, encoded)
+                for event, data in zip(batch.events, datas)
+            ]
             # Every token of every turn passes here: a few multi-row statements, no model
             # instance per row (bulk_create costs several times more per event).
             for start in range(0, len(rows), INSERT_CHUNK):
@@ -83,7 +91,6 @@ def append_batches(batches: list[RunBatch]) -> None:
                 cursor.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
                 ids.update({(task_pk, seq): event_id for event_id, task_pk, seq in cursor.fetchall()})
         for batch in batches:
-            Task.objects.filter(pk=batch.task.pk).update(last_seq=batch.events[-1].seq)
             if batch.run_update:
                 Run.objects.filter(pk=batch.run_id).update(**batch.run_update)
             wakeups.notify_in_transaction(wakeups.EVENTS_CHANNEL, batch.task.task_id)
@@ -95,6 +102,12 @@ def append_batches(batches: list[RunBatch]) -> None:
         wakeups.wake(batch.task.task_id, stored)
 
 
+def append_now(*, task: Task, run_id: str, events: list[tuple[str, dict]], run_update: dict | None = None) -> None:
+    """Appends events outside a run's writer (a human's answer, the watchdog), at once."""
+    append_batches([RunBatch(task=task, run_id=run_id, events=[PendingEvent(t, d) for t, d in events], run_update=run_update)])
+
+
+_NUMBER_EVENTS = f"UPDATE {Task._meta.db_table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq"
 INSERT_CHUNK = 500
 
 

@@ -19,7 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from execution import runner
-from execution.eventlog import PendingEvent, RunBatch, append_batches, iso_now, now_ms
+from execution.eventlog import append_now, iso_now, now_ms
 from execution.models import Event, Run, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -95,16 +95,10 @@ def close_lost_run(run: Run) -> bool:
         )
         if not claimed:
             return False
-        task = type(run.task).objects.select_for_update().get(pk=run.task.pk)
-        ts = now_ms()
-        events = [
-            PendingEvent(seq=task.last_seq + 1, ts=ts, type="error", data={"error": "RUN_LOST", "message": message}),
-            PendingEvent(
-                seq=task.last_seq + 2, ts=ts, type="thread_lifecycle",
-                data={"phase": "errored", "turn_id": run.id, "timestamp": iso_now()},
-            ),
-        ]
-        append_batches([RunBatch(task=task, run_id=run.id, events=events)])
+        append_now(task=run.task, run_id=run.id, events=[
+            ("error", {"error": "RUN_LOST", "message": message}),
+            ("thread_lifecycle", {"phase": "errored", "turn_id": run.id, "timestamp": iso_now()}),
+        ])
     logger.warning("run %s was lost with its worker %s; marked errored", run.id, run.worker)
     runner.start_next_after(run.id)
     return True
