@@ -1,8 +1,11 @@
 """Database connections in long-lived greenlets (runs, writers, streams, watchdogs)."""
 
+import logging
 import sqlite3
 
 from django.db import connection
+
+logger = logging.getLogger(__name__)
 
 _sqlite_anchor: sqlite3.Connection | None = None
 
@@ -23,5 +26,10 @@ def hold_sqlite_open() -> None:
     No-op on PostgreSQL. Call once per worker process."""
     global _sqlite_anchor
     if connection.vendor == "sqlite" and _sqlite_anchor is None:
-        _sqlite_anchor = sqlite3.connect(connection.settings_dict["NAME"], check_same_thread=False)
-        _sqlite_anchor.execute("SELECT count(*) FROM sqlite_master").fetchall()  # attaches to the WAL
+        try:
+            anchor = sqlite3.connect(connection.settings_dict["NAME"], check_same_thread=False)
+            anchor.execute("SELECT count(*) FROM sqlite_master").fetchall()  # attaches to the WAL
+        except sqlite3.Error:
+            logger.warning("cannot open the SQLite database; /health will say so", exc_info=True)
+            return
+        _sqlite_anchor = anchor

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("memory.urls")),
     path("", include("assets.urls")),
     path("", include("execution.urls")),
+    path("", include("hitl.urls")),
 ]
 
 handler400 = "engine.errors.handler400"

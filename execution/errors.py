@@ -33,6 +33,10 @@ class WorkerStopping(BaseException):
     """Raised inside a run's greenlet when the worker shuts down and cannot wait any longer."""
 
 
+class Paused(Exception):
+    """The turn waits on the user: its state is stored and its greenlet ends (see turn_tools)."""
+
+
 class RunFailed(Exception):
     """Ends a turn with an `error` event carrying `code`."""
 

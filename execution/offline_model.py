@@ -4,7 +4,7 @@ It is no language model. It streams a reply word by word, reports usage, and und
 commands anywhere in the latest user message (documented in the README):
 
     /time                  call the `current_time` tool
-    /tool NAME {json}      call any tool with that input
+    /tool NAME {json}      call any tool with that input (several: several calls in one step)
     /think                 reason out loud first (thinking deltas)
     /stream N              reply with N text deltas
     /pace MS               wait MS milliseconds between deltas
@@ -31,14 +31,14 @@ HOW_TO_CONFIGURE = (
 PLAN = "Plan: read the message, decide whether a tool is needed, then answer."
 _COMMAND = re.compile(r"(?:^|\s)/(time|think|stream|pace|sleep|history|context|fail)\b[ \t]*([\w.]*)")
 # A tool's JSON input runs to the end of the line, so it may hold slashes.
-_TOOL_COMMAND = re.compile(r"(?:^|\s)/tool[ \t]+(\S+)[ \t]*(\{.*\})?")
+_TOOL_COMMAND = re.compile(r"(?:^|\s)/tool[ \t]+(\S+)[ \t]*(\{.*?\})?(?=\s+/tool\b|\s*$)", re.MULTILINE)
 
 
 def _commands(text: str) -> dict[str, str]:
     commands = {name: argument.strip() for name, argument in _COMMAND.findall(text)}
-    tool = _TOOL_COMMAND.search(text)
-    if tool:
-        commands["tool"] = f"{tool.group(1)} {tool.group(2) or ''}".strip()
+    tools = [f"{name} {raw or ''}".strip() for name, raw in _TOOL_COMMAND.findall(text)]
+    if tools:
+        commands["tool"] = tools
     return commands
 
 
@@ -100,11 +100,10 @@ class OfflineModel:
         reply = self._reply(request, message, commands)
         yield from self._deltas(TextDelta, reply, pace=pace)
         output_tokens = estimate_tokens(reply)
-        call = self._tool_call(commands)
-        if call:
-            yield call
+        calls = self._tool_calls(commands)
+        yield from calls
         yield Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-        yield Stop("tool_use" if call else "end_turn")
+        yield Stop("tool_use" if calls else "end_turn")
 
     def _reply(self, request: ModelRequest, message: str, commands: dict[str, str]) -> str:
         if "stream" in commands:
@@ -118,17 +117,16 @@ class OfflineModel:
             return "Let me call a tool."
         return f"You said: {message.strip()} — {HOW_TO_CONFIGURE}"
 
-    def _tool_call(self, commands: dict[str, str]) -> ToolUse | None:
-        if "time" in commands:
-            return ToolUse(id=new_id("call"), name="current_time", input={})
-        if "tool" in commands:
-            name, _, raw_input = commands["tool"].partition(" ")
+    def _tool_calls(self, commands: dict) -> list[ToolUse]:
+        calls = [ToolUse(id=new_id("call"), name="current_time", input={})] if "time" in commands else []
+        for command in commands.get("tool", []):
+            name, _, raw_input = command.partition(" ")
             try:
                 tool_input = json.loads(raw_input) if raw_input.strip() else {}
             except json.JSONDecodeError:
                 tool_input = {"_unparsed": raw_input}
-            return ToolUse(id=new_id("call"), name=name, input=tool_input)
-        return None
+            calls.append(ToolUse(id=new_id("call"), name=name, input=tool_input))
+        return calls
 
     @staticmethod
     def _deltas(kind, text: str, *, pace: float) -> Iterator[ModelEvent]:

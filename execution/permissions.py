@@ -96,10 +96,18 @@ def reload_rules() -> None:
     configured_rules.cache_clear()
 
 
-def decide(tool: Tool, tool_input: dict, *, extra_rules: tuple[Rule, ...] = ()) -> Decision:
-    matching = [rule for rule in (*configured_rules(), *extra_rules) if rule.matches(tool.name, tool_input)]
+def decide(tool: Tool, tool_input: dict, *, granted: tuple[Rule, ...] = ()) -> Decision:
+    """The verdict for one call. `granted` are the user's "always allow" for this task: they
+    settle an `ask`, never a `deny`."""
+    matching = [rule for rule in configured_rules() if rule.matches(tool.name, tool_input)]
+    verdict = Decision(tool.policy, f"the default policy of {tool.name}")
     for decision in ("deny", "ask", "allow"):
         chosen = next((rule for rule in matching if rule.decision == decision), None)
         if chosen:
-            return Decision(decision, f"rule {chosen.describe()}")
-    return Decision(tool.policy, f"the default policy of {tool.name}")
+            verdict = Decision(decision, f"rule {chosen.describe()}")
+            break
+    if verdict.decision == "ask":
+        grant = next((rule for rule in granted if rule.matches(tool.name, tool_input)), None)
+        if grant:
+            return Decision("allow", f"the user's grant {grant.describe()}")
+    return verdict

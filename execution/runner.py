@@ -30,19 +30,20 @@ def local_run_ids() -> list[str]:
     return list(_local_runs)
 
 
-def launch(run: Run) -> gevent.Greenlet:
-    """Runs the turn in its own greenlet, independent of the request that started it."""
+def launch(run: Run, *, resume: bool = False) -> gevent.Greenlet:
+    """Runs the turn in its own greenlet, independent of the request that started it
+    (`resume`: a turn that waited on the user, from its stored step)."""
     from execution.turn import execute_turn
 
-    greenlet = gevent.spawn(_run_and_release, execute_turn, run)
+    greenlet = gevent.spawn(_run_and_release, execute_turn, run, resume)
     _local_runs[run.id] = greenlet
     greenlet.link(lambda _: _local_runs.pop(run.id, None))
     return greenlet
 
 
-def _run_and_release(execute, run: Run) -> None:
+def _run_and_release(execute, run: Run, resume: bool) -> None:
     try:
-        execute(run)
+        execute(run, resume=resume)
         start_next_after(run.id)
     finally:
         connection.close()  # a spawned greenlet must give its connection back (pool slot)

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from execution import runner, selectors, wakeups
+from execution.eventlog import append_now, iso_now
 from execution.errors import MessageNotFound, NoActiveRun, TaskBusy, TaskNotFound
 from execution.models import Message, MessageRole, Run, RunStatus, Task, new_message_id
 
@@ -117,6 +118,21 @@ def promote_next_queued(task: Task) -> None:
     runner.launch(next_run)
 
 
+def _cancel_waiting_run(run: Run) -> bool:
+    """A run waiting on the user has no greenlet: close it here, with its pending requests."""
+    from hitl.services import cancel_requests
+
+    with transaction.atomic():
+        if not Run.objects.filter(pk=run.pk, status=RunStatus.WAITING).update(status=RunStatus.CANCELLED, ended_at=timezone.now()):
+            return False  # it was resumed meanwhile: cancel it like a running one
+        cancel_requests(run)
+        append_now(task=run.task, run_id=run.id, events=[
+            ("thread_lifecycle", {"phase": "cancelled", "turn_id": run.id, "timestamp": iso_now()}),
+        ])
+    runner.start_next_after(run.id)
+    return True
+
+
 def cancel_active_run(*, task_id: str) -> Run:
     """Stops the task's active turn and waits (a few seconds at most) until it has closed.
 
@@ -129,6 +145,9 @@ def cancel_active_run(*, task_id: str) -> Run:
     run = selectors.active_run(task)
     if run is None:
         raise NoActiveRun(f"Nothing is running on task {task_id!r}.")
+    if run.status == RunStatus.WAITING and _cancel_waiting_run(run):
+        run.refresh_from_db()
+        return run
     if not runner.cancel_local(run.id):
         with transaction.atomic():
             wakeups.notify_in_transaction(wakeups.CONTROL_CHANNEL, f"cancel:{run.id}")

@@ -2,22 +2,21 @@
 model → tools → model until the model stops or ENGINE_MAX_STEPS is reached. Every step is
 emitted to the event log; the messages it produces are stored in the thread."""
 
-import json
 import logging
 
 import gevent
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 
 from engine.db import release_connection
-from execution import compaction, context, permissions, selectors
+from execution import compaction, context, selectors
 from execution.appender import EventLogUnavailable, EventWriter
-from execution.errors import RunCancelled, RunFailed, WorkerStopping
+from execution.errors import Paused, RunCancelled, RunFailed, WorkerStopping
 from execution.eventlog import iso_now
 from execution.llm import ModelError, ModelRequest, TextDelta, ThinkingDelta, ToolUse, Usage, get_model
 from execution.models import Message, MessageRole, Run, RunStatus
-from execution.tools import ToolContext, ToolError, available_tools, get_tool, run_tool
+from execution.tools import ToolContext, available_tools
+from execution.turn_tools import TurnTools
 
 logger = logging.getLogger(__name__)
 
@@ -27,17 +26,18 @@ PLANNING_PROMPT = "Before acting, write a short plan for answering the user's la
 _STATUS_OF_PHASE = {"completed": RunStatus.COMPLETED, "errored": RunStatus.ERRORED, "cancelled": RunStatus.CANCELLED}
 
 
-def execute_turn(run: Run) -> None:
-    Turn(run).execute()
+def execute_turn(run: Run, *, resume: bool = False) -> None:
+    Turn(run, resuming=resume).execute()
 
 
-class Turn:
-    def __init__(self, run: Run):
+class Turn(TurnTools):
+    def __init__(self, run: Run, *, resuming: bool = False):
         self.run = run
+        self.resuming = resuming
         self.model = get_model()
         self.writer = EventWriter(task=run.task, run_id=run.id)
-        self.usage = Usage()
-        self.block_index = -1
+        self.usage = Usage(**run.usage) if resuming and run.usage else Usage()
+        self.block_index = run.options.get("pending_step", {}).get("block_index", -1) if resuming else -1
         self.plan = ""
         self.partial_blocks: list[dict] = []
         self.first_token_sent = False
@@ -47,17 +47,22 @@ class Turn:
         self.writer.emit(type, data)
 
     def execute(self) -> None:
-        self.emit(
-            "thread_lifecycle", phase="started", turn_id=self.run.id, timestamp=iso_now(),
-            message_id=self.run.options.get("message_id"),
-        )
+        if not self.resuming:
+            self.emit(
+                "thread_lifecycle", phase="started", turn_id=self.run.id, timestamp=iso_now(),
+                message_id=self.run.options.get("message_id"),
+            )
         try:
             history = self.load_history()
             release_connection()
-            if not self.run.options.get("direct"):
+            if self.resuming:
+                self.append_message(history, MessageRole.USER, self.finish_paused_step())
+            elif not self.run.options.get("direct"):
                 self.plan = self.think_first(history)
             self.loop(history)
             self.close("completed")
+        except Paused:
+            return
         except RunCancelled:
             self.save_partial_reply()
             self.close("cancelled")
@@ -81,7 +86,7 @@ class Turn:
             self.append_message(history, MessageRole.ASSISTANT, blocks)
             if not calls:
                 return
-            self.append_message(history, MessageRole.USER, self.run_tools(calls))
+            self.append_message(history, MessageRole.USER, self.tool_step(calls))
         raise RunFailed("MAX_STEPS_EXCEEDED", f"The turn took {settings.ENGINE_MAX_STEPS} model calls without finishing.")
 
     def load_history(self) -> list[dict]:
@@ -172,55 +177,6 @@ class Turn:
         if blocks and not blocks[-1].get("closed"):
             blocks[-1]["closed"] = True
             self.emit("content_block_stop", block_index=self.block_index, block_type=blocks[-1]["type"])
-
-    # --- tools ------------------------------------------------------------------------------
-
-    def run_tools(self, calls: list[ToolUse]) -> list[dict]:
-        """Runs the calls of one step, in parallel when there are several; results keep order."""
-        if len(calls) == 1:
-            return [self.run_one_tool(calls[0])]
-        greenlets = [gevent.spawn(self.run_tool_in_own_greenlet, call) for call in calls]
-        try:
-            gevent.joinall(greenlets, raise_error=True)
-        finally:
-            gevent.killall([g for g in greenlets if not g.dead], block=True)
-        return [g.value for g in greenlets]
-
-    def run_tool_in_own_greenlet(self, call: ToolUse) -> dict:
-        try:
-            return self.run_one_tool(call)
-        finally:
-            connection.close()
-
-    def run_one_tool(self, call: ToolUse) -> dict:
-        try:
-            self.check_permission(call)
-            output = run_tool(call.name, call.input, self.tool_context)
-        except ToolError as error:
-            self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=None, error=str(error))
-            return {"type": "tool_result", "tool_use_id": call.id, "content": str(error), "is_error": True}
-        except Exception:
-            logger.exception("tool %s failed", call.name)
-            message = f"The tool {call.name} failed unexpectedly."
-            self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=None, error=message)
-            return {"type": "tool_result", "tool_use_id": call.id, "content": message, "is_error": True}
-        finally:
-            release_connection()
-        self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=output)
-        content = output if isinstance(output, str) else json.dumps(output)
-        return {"type": "tool_result", "tool_use_id": call.id, "content": content, "is_error": False}
-
-    def check_permission(self, call: ToolUse) -> None:
-        """Raises ToolError unless the call is allowed. No code path runs a tool without this."""
-        tool = get_tool(call.name)
-        if tool is None:
-            return  # run_tool reports the unknown tool to the model
-        verdict = permissions.decide(tool, call.input)
-        if verdict.decision == "deny":
-            raise ToolError(f"Permission denied ({verdict.reason}).")
-        if verdict.decision == "ask":
-            raise ToolError(f"This call needs the user's approval ({verdict.reason}), and approvals are not available; "
-                            "it was not run.")
 
     # --- the thread and the end of the turn -------------------------------------------------
 

@@ -40,6 +40,7 @@ def _watch_forever() -> None:
         try:
             beat()
             reap_orphans()
+            expire_requests()
             if time.monotonic() - last_purge > PURGE_EVERY_SECONDS:
                 purge_expired_events()
                 last_purge = time.monotonic()
@@ -48,6 +49,12 @@ def _watch_forever() -> None:
         finally:
             connection.close()
         gevent.sleep(settings.ENGINE_RUN_HEARTBEAT_SECONDS)
+
+
+def expire_requests() -> None:
+    from hitl.services import expire_due_requests
+
+    expire_due_requests()
 
 
 def beat() -> None:

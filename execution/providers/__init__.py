@@ -1,0 +1,1 @@
+"""Model providers behind the interface in execution/llm.py (chosen by ENGINE_MODEL)."""
