@@ -47,9 +47,10 @@ class BenchServer:
             [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True, text=True
         ).stdout.strip()
 
-    def __enter__(self) -> "BenchServer":
-        self.manage("migrate", "--noinput")
-        self.admin_key = self.manage("engine_key", "create", "--name", "bench", "--scope", "admin")
+    def __enter__(self, migrate: bool = True) -> "BenchServer":
+        if migrate:
+            self.manage("migrate", "--noinput")
+            self.admin_key = self.manage("engine_key", "create", "--name", "bench", "--scope", "admin")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
             cwd=ROOT, env=self.env, start_new_session=True,
