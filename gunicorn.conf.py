@@ -37,6 +37,14 @@ def post_worker_init(worker):
     wakeups.start_listener()  # before serving: NOTIFYs sent while nobody listens are lost
     watchdog.start()  # closes the turns a dead predecessor left running
 
+    from execution.llm import get_model
+
+    try:
+        get_model()  # imports the SDK and builds its client before serving: inside a request that stalls the worker
+    except ValueError as invalid:
+        worker.log.critical("%s", invalid)
+        raise SystemExit(3)
+
 
 def worker_exit(server, worker):
     from execution import runner
