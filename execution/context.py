@@ -1,7 +1,14 @@
 """What the model is told besides the thread: the system prompt of a turn."""
 
+import logging
+
+from django.conf import settings
+
+from engine.errors import EngineError
 from execution.models import Task
 from execution.working_memory import read_working_memory
+
+logger = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You are the Engine, an agent working for one user. Use the tools when they help, "
@@ -9,12 +16,27 @@ SYSTEM_PROMPT = (
 )
 
 
-def system_prompt(task: Task, *, plan: str = "") -> str:
-    """The base prompt, the task's working memory and this turn's plan. Reads the database."""
+def system_prompt(task: Task, *, remembered: str = "", plan: str = "") -> str:
+    """The base prompt, what long-term memory brought (see `remembered_for`), the task's
+    working memory (read now: a tool may have changed it) and this turn's plan."""
     parts = [SYSTEM_PROMPT]
+    if remembered:
+        parts.append(f"What you remember (long-term memory):\n{remembered}")
     working_memory = read_working_memory(task)
     if working_memory:
         parts.append(f"Your working memory for this task (edit it with the working_memory tool):\n{working_memory}")
     if plan:
         parts.append(f"Your plan for this turn: {plan}")
     return "\n\n".join(parts)
+
+
+def remembered_for(message: str) -> str:
+    """The soul, and the facts and episodes relevant to the user's message, within
+    ENGINE_MEMORY_CONTEXT_TOKENS. Looked up once per turn."""
+    from memory.context import build_memory_context
+
+    try:
+        return build_memory_context(message=message, token_budget=settings.ENGINE_MEMORY_CONTEXT_TOKENS)
+    except EngineError:  # a broken soul template must not stop the turn
+        logger.exception("long-term memory left out of the context")
+        return ""

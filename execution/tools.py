@@ -11,6 +11,8 @@ from pathlib import Path
 
 import jsonschema
 
+from engine.errors import EngineError
+
 from execution.llm import ToolSpec
 from execution.sandbox import workspace_for
 
@@ -68,4 +70,8 @@ def run_tool(name: str, tool_input: dict, context: ToolContext) -> object:
         jsonschema.validate(tool_input, tool.input_schema)
     except jsonschema.ValidationError as invalid:
         raise ToolError(f"Invalid input for {name}: {invalid.message}") from None
-    return tool.run(tool_input, context)
+    try:
+        return tool.run(tool_input, context)
+    except EngineError as refused:  # a service's own refusal (not found, invalid...) is the model's to hear
+        details = f" {refused.details}" if refused.details else ""
+        raise ToolError(f"{refused.message}{details}") from None

@@ -41,6 +41,9 @@ class Turn(TurnTools):
         self.plan = ""
         self.partial_blocks: list[dict] = []
         self.first_token_sent = False
+        self.message_text = ""
+        self.remembered = ""
+        self.said: list[str] = []
         self.tool_context = ToolContext(task_id=run.task.task_id, run_id=run.id, emit=self.emit)
 
     def emit(self, type: str, **data) -> None:
@@ -92,8 +95,10 @@ class Turn(TurnTools):
     def load_history(self) -> list[dict]:
         """The thread as the model will see it, compacted first when it is over budget."""
         thread = compaction.load_thread(self.run.task)
+        self.message_text = _latest_user_text(thread.history())
+        self.remembered = context.remembered_for(self.message_text)
         thread, made, usage = compaction.compact(
-            thread, system=context.system_prompt(self.run.task), model=self.model, run=self.run
+            thread, system=context.system_prompt(self.run.task, remembered=self.remembered), model=self.model, run=self.run
         )
         if made:
             self.usage.add(usage)
@@ -111,7 +116,7 @@ class Turn(TurnTools):
 
     def model_step(self, history: list[dict]) -> tuple[list[dict], list[ToolUse]]:
         request = ModelRequest(
-            system=context.system_prompt(self.run.task, plan=self.plan), messages=history,
+            system=context.system_prompt(self.run.task, remembered=self.remembered, plan=self.plan), messages=history,
             tools=[tool.spec for tool in available_tools()],
         )
         release_connection()
@@ -145,6 +150,8 @@ class Turn(TurnTools):
                 if not item.text:
                     continue
                 block[kind] += item.text
+                if kind == "text":
+                    self.said.append(item.text)
                 # The turn's first token never waits for batching.
                 self.writer.emit(f"{kind}_delta", {"text": item.text, "block_index": self.block_index},
                                  urgent=not self.first_token_sent or None)
@@ -202,6 +209,7 @@ class Turn(TurnTools):
         self.close("errored", error_code=code, error_message=message)
 
     def close(self, phase: str, *, error_code: str = "", error_message: str = "") -> None:
+        self.record_episode(phase, error_message)
         run_update = {
             "status": _STATUS_OF_PHASE[phase],
             "ended_at": timezone.now(),
@@ -220,9 +228,34 @@ class Turn(TurnTools):
                 self.mark_errored_without_events()
                 return
 
+    def record_episode(self, phase: str, error_message: str) -> None:
+        """What happened in this turn goes to long-term memory (episodes), whatever its end."""
+        from memory.services import record_episode
+
+        said = "".join(self.said).strip()
+        summary = f"The user said: {self.message_text[:300]}"
+        if said:
+            summary += f" — The Engine answered: {said[:500]}"
+        if error_message:
+            summary += f" — It failed: {error_message}"
+        try:
+            record_episode(task_id=self.run.task.task_id, run_id=self.run.id, summary=summary, outcome=phase)
+        except Exception:
+            logger.exception("could not record the episode of run %s", self.run.id)
+        finally:
+            release_connection()
+
     def mark_errored_without_events(self) -> None:
         logger.error("turn %s: the event log is unavailable; marking the run errored", self.run.id)
         Run.objects.filter(pk=self.run.pk).update(
             status=RunStatus.ERRORED, ended_at=timezone.now(), error_code="EVENT_LOG_UNAVAILABLE",
             error_message="The database could not record this turn's events.",
         )
+
+
+def _latest_user_text(history: list[dict]) -> str:
+    for message in reversed(history):
+        texts = [block["text"] for block in message["content"] if block.get("type") == "text"]
+        if message["role"] == "user" and texts:
+            return " ".join(texts)
+    return ""

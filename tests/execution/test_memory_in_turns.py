@@ -1,0 +1,50 @@
+"""Long-term memory in every turn: the tools, the context, and an episode per turn."""
+
+import uuid
+
+import pytest
+
+from memory.models import Episode, KnowledgeItem
+from memory.soul import current_soul
+from tests.sse import execute
+
+pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
+
+
+def reply(events) -> str:
+    return "".join(e.data["text"] for e in events if e.event == "text_delta")
+
+
+def test_a_remembered_fact_and_the_soul_are_in_the_next_turns_context(engine_server, key):
+    remembered = execute(engine_server, key, {
+        "message": '/tool remember {"subject": "coffee", "content": "The user likes espresso"}',
+        "task_id": f"t-{uuid.uuid4().hex[:6]}", "direct": True,
+    })
+    assert next(e for e in remembered if e.event == "tool_result").data["output"]["outcome"] == "added"
+    fact = KnowledgeItem.objects.get(subject="coffee")
+    assert fact.provenance["run_id"] == remembered[0].data["run_id"]
+
+    later = execute(engine_server, key, {"message": "/context what espresso should I buy", "task_id": f"t-{uuid.uuid4().hex[:6]}", "direct": True})
+    context = reply(later)
+    assert "The user likes espresso" in context
+    assert current_soul().identity[:40] in context
+
+
+def test_every_turn_leaves_an_episode_that_later_turns_can_recall(engine_server, key):
+    task_id = f"t-{uuid.uuid4().hex[:6]}"
+    first = execute(engine_server, key, {"message": "we planned the zanzibar trip", "task_id": task_id, "direct": True})
+    episode = Episode.objects.get(run_id=first[0].data["run_id"])
+    assert (episode.task_id, episode.outcome) == (task_id, "completed")
+    assert "zanzibar" in episode.summary
+    failed = execute(engine_server, key, {"message": "/fail", "task_id": task_id, "direct": True})
+    assert Episode.objects.get(run_id=failed[0].data["run_id"]).outcome == "errored"
+    recalled = execute(engine_server, key, {"message": '/tool recall {"query": "zanzibar trip"}', "task_id": task_id, "direct": True})
+    episodes = next(e for e in recalled if e.event == "tool_result").data["output"]["episodes"]
+    assert any("zanzibar" in found["summary"] for found in episodes)
+
+
+def test_memory_tool_refusals_go_back_to_the_model(engine_server, key):
+    events = execute(engine_server, key, {"message": '/tool forget {"fact_id": "fact-none"}', "task_id": f"t-{uuid.uuid4().hex[:6]}", "direct": True})
+    result = next(e for e in events if e.event == "tool_result").data
+    assert "no fact" in result["error"].lower()
+    assert events[-1].data["phase"] == "completed"
