@@ -81,3 +81,9 @@ class CancelResultSerializer(serializers.Serializer):
     status = serializers.CharField()
     run_id = serializers.CharField()
     task_id = serializers.CharField()
+
+
+class RpcSerializer(serializers.Serializer):
+    method = StrictCharField(max_length=200)
+    params = serializers.DictField()
+    task_id = StrictCharField(max_length=200, required=False, help_text="whose workspace file tools use (default: rpc)")

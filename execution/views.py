@@ -4,10 +4,10 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from execution import services, streaming
+from execution import rpc, services, streaming
 from execution.errors import InvalidCursor, TaskNotFound
 from execution.models import Task
-from execution.serializers import CancelResultSerializer, CancelSerializer, ExecuteSerializer, ReplayQuerySerializer
+from execution.serializers import CancelResultSerializer, CancelSerializer, ExecuteSerializer, ReplayQuerySerializer, RpcSerializer
 
 STREAM_DESCRIPTION = "Server-Sent Events: `id:`, `event:` and one-line JSON `data:` per event (see the README)."
 
@@ -68,3 +68,12 @@ class CancelView(APIView):
         run = services.cancel_active_run(task_id=incoming.validated_data["task_id"])
         state = "cancelled" if run.is_finished else "cancelling"
         return Response({"status": state, "run_id": run.id, "task_id": run.task.task_id})
+
+
+class RpcView(APIView):
+    @extend_schema(request=RpcSerializer, responses={200: OpenApiResponse(description='{"result": <the tool\'s output>}')})
+    def post(self, request):
+        incoming = RpcSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        result = rpc.call(**{"task_id": None, **incoming.validated_data})
+        return Response({"result": result})
