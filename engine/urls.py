@@ -17,6 +17,7 @@ urlpatterns = [
     path("", include("assets.urls")),
     path("", include("execution.urls")),
     path("", include("hitl.urls")),
+    path("", include("skills.urls")),
 ]
 
 handler400 = "engine.errors.handler400"

@@ -1,7 +1,8 @@
 """POST /rpc: one tool (or memory operation) run directly, without the model.
 
 Methods are dotted: `tool.<name>` for any tool of the registry, `memory.<op>` for the memory tools
-(`memory.recall`, `memory.remember`, `memory.forget`, `memory.remember_person`). Permission rules
+(`memory.recall`, `memory.remember`, `memory.forget`, `memory.remember_person`), and `skill.<name>`
+for a platform or custom skill (params `{"input": text}`: one model call, see `skills.running`). Permission rules
 apply as in a turn: a denied call is refused, and a call that would ask is refused too (there is
 no turn to pause); MCP tools and skills join the registry and so this dispatcher.
 """
@@ -34,7 +35,9 @@ def resolve_method(method: str) -> Tool:
 def call(*, method: str, params: dict, task_id: str | None) -> object:
     """Runs the method's tool with `params` under the permission rules; returns its output.
     Raises UnknownMethod, ValidationFailed (params against the tool's schema), PermissionDenied,
-    ApprovalRequired, or ToolFailed (the tool's own error)."""
+    ApprovalRequired, or ToolFailed (the tool's own error); for a skill, SkillFailed."""
+    if method.startswith("skill."):
+        return _call_skill(method, params)
     tool = resolve_method(method)
     try:
         jsonschema.validate(params, tool.input_schema)
@@ -50,3 +53,15 @@ def call(*, method: str, params: dict, task_id: str | None) -> object:
         return run_tool(tool.name, params, context)
     except ToolError as failed:
         raise ToolFailed(str(failed)) from None
+
+
+def _call_skill(method: str, params: dict) -> dict:
+    from skills.running import run_skill
+    from skills.services import find_skill
+
+    name = method.removeprefix("skill.")
+    if not name or find_skill(name) is None:
+        raise UnknownMethod(f"There is no method {method!r}.")
+    if not isinstance(params.get("input"), str) or not params["input"].strip():
+        raise ValidationFailed(details={"params": ["A skill needs `input`, a non-empty string."]})
+    return run_skill(name=name, text=params["input"])
