@@ -46,6 +46,8 @@ class Tool:
 
 
 _tools: dict[str, Tool] = {}
+# Sources of tools that come and go (MCP servers' tools), each with the marker in their names.
+_providers: list[tuple[Callable[[], list[Tool]], str]] = []
 
 
 def register(tool: Tool) -> Tool:
@@ -53,17 +55,28 @@ def register(tool: Tool) -> Tool:
     return tool
 
 
+def register_provider(provider: Callable[[], list[Tool]], *, prefix_marker: str) -> None:
+    """Adds a source of tools listed at call time; their names contain `prefix_marker`."""
+    _providers.append((provider, prefix_marker))
+
+
 def available_tools() -> list[Tool]:
-    return sorted(_tools.values(), key=lambda tool: tool.name)
+    provided = [tool for provider, _ in _providers for tool in provider() if tool.name not in _tools]
+    return sorted([*_tools.values(), *provided], key=lambda tool: tool.name)
 
 
 def get_tool(name: str) -> Tool | None:
-    return _tools.get(name)
+    if name in _tools:
+        return _tools[name]
+    for provider, marker in _providers:
+        if marker in name:
+            return next((tool for tool in provider() if tool.name == name), None)
+    return None
 
 
 def run_tool(name: str, tool_input: dict, context: ToolContext) -> object:
     """Runs one call. Raises ToolError for anything the model should hear about."""
-    tool = _tools.get(name)
+    tool = get_tool(name)
     if tool is None:
         raise ToolError(f"There is no tool named {name!r}.")
     try:
