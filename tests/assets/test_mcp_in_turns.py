@@ -41,3 +41,15 @@ def test_a_run_calls_a_connected_servers_tool_after_the_user_allows_it(engine, e
     assert disconnected.json()["status"] == "disconnected"
     gone = execute(server, engine.key, {"message": '/tool tools-key__add {"a": 1, "b": 1}', "task_id": task_id, "direct": True})
     assert "no tool named 'tools-key__add'" in tool_results(gone)[0]["error"]
+
+
+def test_the_whole_oauth_flow_ends_in_a_run_calling_the_servers_tool(engine, engine_pair, oauth_connection, provider):
+    server = engine_pair[1]  # another worker than the one that completed the callback
+    task_id = f"mcp-{uuid.uuid4().hex[:6]}"
+    turn = TurnInBackground(server, engine.key, {"message": '/tool tools-oauth__echo {"text": "through oauth"}', "task_id": task_id, "direct": True})
+    wait_for_pending(server, engine.key, task_id)
+    assert respond(server, engine.key, task_id=task_id, answer="yes").status_code == 200
+    [result] = tool_results(turn.finish())
+    assert result["output"]["content"][0]["text"] == "through oauth"
+    disconnected = engine.request("DELETE", f"/assets/connections/{oauth_connection}")
+    assert disconnected.json() == {"status": "disconnected", "ref_id": oauth_connection, "revoked": True}
