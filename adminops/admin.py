@@ -1,6 +1,9 @@
-from django.contrib import admin
+import json
 
-from adminops.models import Feedback
+from django.contrib import admin
+from django.utils.html import format_html
+
+from adminops.models import Feedback, LearningBatch
 
 
 @admin.register(Feedback)
@@ -15,4 +18,28 @@ class FeedbackAdmin(admin.ModelAdmin):
         return feedback.text[:80]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(LearningBatch)
+class LearningBatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "status", "dry_run", "since", "until", "created_at", "finished_at", "short_error"]
+    list_filter = ["status", "dry_run", "created_at"]
+    search_fields = ["id", "error"]
+    fields = ["id", "status", "dry_run", "since", "until", "inputs", "changeset_pretty", "applied", "error",
+              "created_at", "started_at", "finished_at"]
+    readonly_fields = fields
+
+    @admin.display(description="changeset")
+    def changeset_pretty(self, batch: LearningBatch) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(batch.changeset, indent=2)) if batch.changeset is not None else "-"
+
+    @admin.display(description="error")
+    def short_error(self, batch: LearningBatch) -> str:
+        return batch.error[:80]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

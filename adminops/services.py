@@ -1,4 +1,4 @@
-"""Operator-facing operations: feedback intake (and, later, catalog reloads and the Learning Centre)."""
+"""Operator-facing operations: feedback intake. Catalog reloads: `catalog_reload`; the Learning Centre: `learning`."""
 
 from adminops.models import Feedback
 from engine.models import ApiKey

@@ -50,6 +50,7 @@ class McpServerAdmin(admin.ModelAdmin):
 class ConnectionAdmin(admin.ModelAdmin):
     list_display = ["ref_id", "server", "status", "expires_at", "last_error", "updated_at"]
     list_filter = ["status", "server"]
+    search_fields = ["ref_id", "server__name", "last_error"]
     exclude = ["secrets_sealed"]
     readonly_fields = [f.name for f in Connection._meta.fields if f.name != "secrets_sealed"]
 

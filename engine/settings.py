@@ -221,6 +221,12 @@ LOGGING = {
     },
 }
 
+# --- Learning Centre -------------------------------------------------------------------------
+# Episodes, feedback items and user messages one batch reads at most (each, newest kept).
+ENGINE_LC_MAX_ITEMS = env.int("ENGINE_LC_MAX_ITEMS", default=200)
+# A queued or running batch older than this is taken as abandoned (its worker died) and failed.
+ENGINE_LC_MAX_SECONDS = env.int("ENGINE_LC_MAX_SECONDS", default=1800)
+
 # --- Asset Directory (MCP connectors) ---------------------------------------------------------
 # MCP servers come from ENGINE_CATALOG_DIR/mcp_servers (see ENGINE_CATALOG_DIR above).
 

@@ -29,7 +29,7 @@ class ModelRequest:
     messages: list[dict]
     tools: list[ToolSpec] = field(default_factory=list)
     max_tokens: int = 4096
-    purpose: str = "turn"  # "turn", "plan" or "summary": a provider may treat them differently
+    purpose: str = "turn"  # "turn", "plan", "summary", "skill" or "learn": a provider may treat them differently
 
 
 @dataclass

@@ -58,6 +58,38 @@ def _tool_name(messages: list[dict], tool_use_id: str) -> str:
     return "unknown"
 
 
+_RELATIVE = re.compile(r"\bmy (\w+) is ([A-Z]\w+)")
+
+
+def learned_changeset(material_json: str) -> str:
+    """The Learning Centre's answer, derived from its input so batches can be tested offline:
+    a correction becomes a rule (its first four words are the subject), "my <relation> is <Name>"
+    anywhere becomes a person, a correction starting "Always" a soul pattern. "/learn-garbage"
+    anywhere makes it answer with something that is not JSON; "/learn-invalid", with a changeset
+    that breaks the schema."""
+    if "/learn-garbage" in material_json:
+        return "I learned a lot today, thank you."
+    if "/learn-invalid" in material_json:
+        return json.dumps({"facts": [{"subject": "x", "content": "y"}], "people": [], "soul": []})
+    material = json.loads(material_json)
+    changeset = {"facts": [], "people": [], "soul": []}
+    texts = [({"feedback_id": f["id"]}, f["text"]) for f in material["feedback"]]
+    texts += [({"episode_id": e["id"]}, e["summary"]) for e in material["episodes"]]
+    texts += [({"message_id": m["id"]}, m["text"]) for m in material["messages"]]
+    for feedback in material["feedback"]:
+        if feedback["kind"] == "correction" and feedback["text"].strip():
+            subject = " ".join(feedback["text"].split()[:4]).lower()
+            changeset["facts"].append({"subject": subject, "content": feedback["text"].strip(), "kind": "rule",
+                                       "confidence": 0.9, "provenance": {"feedback_id": feedback["id"]}})
+            if feedback["text"].startswith("Always"):
+                changeset["soul"].append({"field": "patterns", "add": feedback["text"].strip(),
+                                          "provenance": {"feedback_id": feedback["id"]}})
+    for provenance, text in texts:
+        for relation, name in _RELATIVE.findall(text):
+            changeset["people"].append({"name": name, "relationship": relation, "provenance": provenance})
+    return json.dumps(changeset)
+
+
 class OfflineModel:
     name = "offline"
 
@@ -70,6 +102,12 @@ class OfflineModel:
             summary = "The user said: " + "; ".join(line.strip() for line in said)
             yield from self._deltas(TextDelta, summary, pace=0)
             yield Usage(input_tokens=input_tokens, output_tokens=estimate_tokens(summary))
+            yield Stop("end_turn")
+            return
+        if request.purpose == "learn":
+            changeset = learned_changeset(_text_of(last))
+            yield from self._deltas(TextDelta, changeset, pace=0)
+            yield Usage(input_tokens=input_tokens, output_tokens=estimate_tokens(changeset))
             yield Stop("end_turn")
             return
         if request.purpose == "plan":

@@ -56,6 +56,7 @@ class SoulOrigin(models.TextChoices):
     TEMPLATE = "template"
     REVERT = "revert"
     IMPORT = "import"
+    LEARNED = "learned"  # the Learning Centre (adminops.learning)
 
 
 class SearchableRow(models.Model):

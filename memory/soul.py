@@ -113,3 +113,19 @@ def revert_soul(version: int) -> dict:
             template_digest=target.template_digest,
         )
         return full_soul(soul)
+
+
+def learn_into_soul(*, values: list[str], patterns: list[str], note: str) -> SoulVersion | None:
+    """Appends a version with `values` and `patterns` added to the current ones (what is already
+    there is skipped); returns it, or None when nothing is new. Joins the caller's transaction."""
+    with transaction.atomic():
+        current = current_soul()
+        SoulVersion.objects.select_for_update().filter(id=current.id).first()
+        content = soul_summary(current)
+        new_values = [v.strip() for v in values if v.strip() and v.strip() not in content["values"]]
+        new_patterns = [p.strip() for p in patterns if p.strip() and p.strip() not in content["patterns"]]
+        if not new_values and not new_patterns:
+            return None
+        content["values"] += list(dict.fromkeys(new_values))
+        content["patterns"] += list(dict.fromkeys(new_patterns))
+        return _append_version(origin=SoulOrigin.LEARNED, content=content, note=note[:200], template_digest=current.template_digest)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from skills import services
 from skills.models import CatalogGeneration, Skill, SkillVersion
 
 
@@ -22,6 +23,12 @@ class SkillAdmin(admin.ModelAdmin):
     search_fields = ["name", "description", "category", "prompt_template"]
     readonly_fields = ["version", "created_at", "updated_at"]
     inlines = [SkillVersionInline]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.save_edited_skill(skill=obj)
+        else:
+            super().save_model(request, obj, form, change)
 
 
 @admin.register(CatalogGeneration)

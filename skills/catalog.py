@@ -178,21 +178,22 @@ def stored_generation() -> int:
 def current_catalog() -> Catalog:
     """This worker's catalog, (re)loaded from the files when it is older than the database's
     generation (one query per call)."""
-    global _loaded
     generation = stored_generation()
-    if _loaded is None or _loaded.generation != generation:
-        _reload_in_process(generation)
-    return _loaded
+    catalog = _loaded
+    if catalog is None or catalog.generation != generation:
+        catalog = _reload_in_process(generation)
+    return catalog
 
 
 def _reload_in_process(generation: int) -> Catalog:
     global _loaded
-    from execution.permissions import reload_rules
+    from execution.permissions import configured_rules, reload_rules
 
     catalog = load_catalog_files()
     catalog.generation = generation
     _loaded = catalog
     reload_rules()
+    configured_rules()  # read now, with the skills: what this worker serves is one snapshot
     return catalog
 
 

@@ -115,17 +115,32 @@ def update_skill(*, name: str, **changes) -> SkillView:
     ValidationFailed."""
     with transaction.atomic():
         skill = _custom_for_change(name)
-        SkillVersion.objects.create(
-            skill=skill, version=skill.version, created_at=skill.updated_at,
-            **{name_: getattr(skill, name_) for name_ in EDITABLE_FIELDS},
-        )
-        for name_, value in changes.items():
-            setattr(skill, name_, value)
+        _keep_version(skill)
+        for field_name, value in changes.items():
+            setattr(skill, field_name, value)
         _require_some_instructions(skill.prompt_template, skill.scripts)
         skill.version += 1
         skill.updated_at = timezone.now()
         skill.save()
     return get_skill(name=name)
+
+
+def save_edited_skill(*, skill: Skill) -> None:
+    """Saves a custom skill edited in place (the Django admin) like an update: the stored row
+    becomes a SkillVersion and the version goes up. Locks the skill's row."""
+    with transaction.atomic():
+        previous = Skill.objects.select_for_update().get(pk=skill.pk)
+        _keep_version(previous)
+        skill.version = previous.version + 1
+        skill.updated_at = timezone.now()
+        skill.save()
+
+
+def _keep_version(skill: Skill) -> None:
+    SkillVersion.objects.create(
+        skill=skill, version=skill.version, created_at=skill.updated_at,
+        **{name: getattr(skill, name) for name in EDITABLE_FIELDS},
+    )
 
 
 def delete_skill(*, name: str) -> None:
