@@ -51,6 +51,10 @@ def worker_exit(server, worker):
 
     runner.drain(timeout=max(1, graceful_timeout - 5))
 
+    from adminops import learning
+
+    learning.drain(timeout=2)  # an unfinished batch is failed, so it does not hold the one-batch slot
+
     from assets import mcp_runtime
 
     mcp_runtime.shutdown(timeout=5)  # MCP sessions close and stdio servers end with the worker

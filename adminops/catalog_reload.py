@@ -17,6 +17,7 @@ from assets.models import McpServer, ServerSource, ServerStatus
 from execution import wakeups
 from execution.permissions import configured_rules, parse_rules, reload_rules
 from skills import catalog as skill_catalog
+from skills.services import shadowed_custom_skills
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,11 @@ def reload_catalog() -> dict:
         wakeups.notify_in_transaction(wakeups.CONTROL_CHANNEL, RELOAD_CATALOG)
     skill_catalog.install(fresh, generation)
 
+    shadowed = [
+        {"path": fresh.skills[name].path,
+         "reason": f"a custom skill is also called {name!r}; the platform skill hides it (delete the custom one in the Django admin)"}
+        for name in shadowed_custom_skills()
+    ]
     servers = skill_catalog.diff(servers_before, servers_after)
     return {
         "changed": {
@@ -70,7 +76,8 @@ def reload_catalog() -> dict:
         },
         "failed": [{"path": f.path, "reason": f.reason} for f in fresh.failed]
         + _permission_file_failures()
-        + [{"path": f.path, "reason": f.reason} for f in server_report.failed],
+        + [{"path": f.path, "reason": f.reason} for f in server_report.failed]
+        + shadowed,
         "generation": generation,
     }
 

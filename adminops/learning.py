@@ -157,6 +157,19 @@ def wait_for_local_batches(timeout: float | None = None) -> None:
     gevent.joinall(list(_local_batches.values()), timeout=timeout)
 
 
+def drain(timeout: float) -> None:
+    """At worker shutdown: lets this worker's batches finish for `timeout` seconds, then stops the
+    rest (their transaction rolls back) and fails them, so the next trigger need not wait for
+    ENGINE_LC_MAX_SECONDS."""
+    wait_for_local_batches(timeout=timeout)
+    unfinished = {batch_id: greenlet for batch_id, greenlet in _local_batches.items() if not greenlet.dead}
+    gevent.killall(list(unfinished.values()), timeout=5)
+    if unfinished:
+        LearningBatch.objects.filter(id__in=list(unfinished), active=True).update(
+            status=BatchStatus.FAILED, active=None, error="stopped: its worker shut down", finished_at=timezone.now()
+        )
+
+
 def get_batch(*, batch_id: str) -> LearningBatch:
     batch = LearningBatch.objects.filter(id=batch_id).first()
     if batch is None:

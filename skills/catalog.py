@@ -145,7 +145,8 @@ def _load_kind(paths: list[Path], parse, catalog_kind: dict, failed: list[Catalo
     for path in paths:
         try:
             item = parse(path)
-            _require(item.name not in catalog_kind, f"{item.name!r} is already defined by {catalog_kind.get(item.name) and catalog_kind[item.name].path}")
+            if item.name in catalog_kind:
+                raise ValueError(f"{item.name!r} is already defined by {catalog_kind[item.name].path}")
         except (OSError, ValueError, UnicodeDecodeError, yaml.YAMLError) as broken:
             reason = str(broken) or type(broken).__name__
             logger.error("catalog file %s not loaded: %s", path, reason)

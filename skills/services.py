@@ -60,8 +60,9 @@ def _from_custom(skill: Skill, *, with_history: bool = False) -> SkillView:
 
 def list_skills() -> list[SkillView]:
     """Platform and custom skills, by name."""
-    views = [_from_platform(skill) for skill in current_catalog().skills.values()]
-    views += [_from_custom(skill) for skill in Skill.objects.all()]
+    platform = current_catalog().skills
+    views = [_from_platform(skill) for skill in platform.values()]
+    views += [_from_custom(skill) for skill in Skill.objects.exclude(name__in=list(platform))]
     return sorted(views, key=lambda view: view.name)
 
 
@@ -71,6 +72,11 @@ def find_skill(name: str) -> SkillView | None:
         return _from_platform(platform)
     custom = Skill.objects.filter(name=name).prefetch_related("versions").first()
     return _from_custom(custom, with_history=True) if custom else None
+
+
+def shadowed_custom_skills() -> list[str]:
+    """Custom skills that a platform skill added later hides (the platform skill wins)."""
+    return sorted(Skill.objects.filter(name__in=list(current_catalog().skills)).values_list("name", flat=True))
 
 
 def get_skill(*, name: str) -> SkillView:

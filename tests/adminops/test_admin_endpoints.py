@@ -104,3 +104,14 @@ def test_the_control_message_drops_this_workers_copy(catalog_dir, alice):
     assert alice.get("/skills/translator").status_code == 404
     on_control_message("reload-catalog")
     assert alice.get("/skills/translator").status_code == 200
+
+
+def test_a_platform_skill_added_over_a_custom_one_hides_it_and_is_reported(operator, catalog_dir):
+    assert operator.post("/skills/create", {"name": "translator", "prompt": "Custom."}, format="json").status_code == 201
+    (catalog_dir / "skills" / "translator.md").write_text("---\ndescription: Translate.\n---\nPlatform.\n")
+    body = operator.post("/admin/reload-catalog").json()
+    assert body["failed"][0]["path"] == str(catalog_dir / "skills" / "translator.md")
+    assert "custom skill is also called 'translator'" in body["failed"][0]["reason"]
+    listed = [item for item in operator.get("/skills").json() if item["name"] == "translator"]
+    assert [item["source"] for item in listed] == ["platform"]
+    assert operator.get("/skills/translator").json()["prompt_template"] == "Platform."

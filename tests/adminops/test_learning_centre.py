@@ -187,3 +187,14 @@ def test_concurrent_triggers_queue_exactly_one_batch():
     assert len(queued) == 1 and len(refused) == 5
     assert {error.extra["batch_id"] for error in refused} == set(queued)
     assert LearningBatch.objects.filter(active=True).count() == 1
+
+
+def test_a_worker_shutting_down_fails_its_unfinished_batch(activity, monkeypatch):
+    import gevent
+
+    monkeypatch.setattr(learning, "ask_model", lambda material: gevent.sleep(30))
+    batch = learning.start_batch(dry_run=False, since=None)
+    learning.drain(timeout=0.2)
+    batch.refresh_from_db()
+    assert (batch.status, batch.active, batch.error) == ("failed", None, "stopped: its worker shut down")
+    assert not KnowledgeItem.objects.exists()

@@ -37,3 +37,12 @@ def test_a_script_listed_in_the_header_must_exist(catalog_dir):
     catalog = load_catalog_files(catalog_dir)
     assert [failure.reason for failure in catalog.failed] == ["script 'with-script/missing.py' does not exist"]
     assert "with-script" not in catalog.skills
+
+
+def test_two_files_with_one_name_load_the_first_and_report_the_second(catalog_dir):
+    (catalog_dir / "skills" / "zz-copy.md").write_text("---\nname: summarizer\ndescription: A copy.\n---\nBody\n")
+    catalog = load_catalog_files(catalog_dir)
+    assert [failure.reason for failure in catalog.failed] == [
+        f"'summarizer' is already defined by {catalog_dir / 'skills' / 'summarizer.md'}"
+    ]
+    assert catalog.skills["summarizer"].description.startswith("Summarise a text")
