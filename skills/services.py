@@ -117,10 +117,12 @@ def _custom_for_change(name: str) -> Skill:
 
 def update_skill(*, name: str, **changes) -> SkillView:
     """Changes a custom skill: the previous version is kept as a SkillVersion and the version
-    goes up by one. Locks the skill's row. Raises PlatformSkillReadOnly, SkillNotFound,
+    goes up by one (an update that changes nothing adds no version). Locks the skill's row. Raises PlatformSkillReadOnly, SkillNotFound,
     ValidationFailed."""
     with transaction.atomic():
         skill = _custom_for_change(name)
+        if all(getattr(skill, field_name) == value for field_name, value in changes.items()):
+            return get_skill(name=name)  # nothing changes: no new version
         _keep_version(skill)
         for field_name, value in changes.items():
             setattr(skill, field_name, value)

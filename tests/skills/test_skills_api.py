@@ -156,3 +156,11 @@ def test_skills_need_a_key(api):
     response = api.get("/skills")
     assert response.status_code == 401
     assert response.json()["error"] == "missing_key"
+
+
+def test_an_update_that_changes_nothing_adds_no_version(alice):
+    alice.post("/skills/create", NEW_SKILL, format="json")
+    response = alice.put("/skills/haiku-writer", {"prompt": NEW_SKILL["prompt"], "category": "writing"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["version"] == 1
+    assert not SkillVersion.objects.exists()
