@@ -113,25 +113,35 @@ class _Appender:
         writers = list(self._dirty)
         self._dirty.clear()
         batches = [writer.batch() for writer in writers]
-        for attempt in range(WRITE_ATTEMPTS):
-            try:
-                append_batches([b for b in batches if b.events])
-                break
-            except Exception:
-                logger.warning("appending events failed (attempt %d)", attempt + 1, exc_info=True)
-                gevent.sleep(min(0.05 * 2**attempt, 2))
-            finally:
-                release_connection()
-        else:
-            logger.error("giving up on %d runs' events: the database cannot be written", len(writers))
-            for writer in writers:
-                writer.give_up()
-            return
+        try:
+            append_batches([b for b in batches if b.events])
+            written = list(zip(writers, batches))
+        except Exception:
+            logger.warning("appending the events of %d runs failed; writing them run by run", len(writers), exc_info=True)
+            written = [(w, b) for w, b in zip(writers, batches) if self._write_alone(w, b)]
+        finally:
+            release_connection()
         self._last_write = time.monotonic()
-        for writer, batch in zip(writers, batches):
+        for writer, batch in written:
             writer.written(len(batch.events))
             if writer.queue:  # emitted while the write was in flight (PostgreSQL yields)
                 self._dirty[writer] = None
+
+    def _write_alone(self, writer: EventWriter, batch) -> bool:
+        """Retries one run's events with backoff, so one run's trouble stays its own."""
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                if batch.events:
+                    append_batches([batch])
+                return True
+            except Exception:
+                logger.warning("appending events of run %s failed (attempt %d)", writer.run_id, attempt + 1, exc_info=True)
+                gevent.sleep(min(0.05 * 2**attempt, 2))
+            finally:
+                release_connection()
+        logger.error("giving up on the events of run %s: they cannot be written", writer.run_id)
+        writer.give_up()
+        return False
 
 
 _appender = _Appender()

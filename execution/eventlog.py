@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from django.db import connection, transaction
 
 from execution import wakeups
-from execution.models import Event, Run, Task
+from execution.models import FINISHED_STATUSES, Event, Run, Task
 
 # Appends take this advisory lock on PostgreSQL so that event ids commit in id order, which
 # makes `id > cursor` a gap-free cursor for readers. SQLite serialises writers by itself.
@@ -34,6 +34,12 @@ class PendingEvent:
     data: dict
     ts: int = field(default_factory=lambda: now_ms())
     seq: int | None = None
+    data_json: str = ""
+
+    def __post_init__(self):
+        # Encoded by whoever emits it: an event that cannot be stored fails its own run at once,
+        # never the shared write that carries every run's events.
+        self.data_json = _json(self.data)
 
 
 @dataclass
@@ -68,7 +74,7 @@ def append_batches(batches: list[RunBatch]) -> None:
     anyone append to a task (the run, a human's answer, the watchdog) without clashing.
     A batch's `run_update` changes its run in the same transaction: a run's closing event and
     its final status become visible together, so no reader sees one without the other."""
-    encoded = [[_json(event.data) for event in batch.events] for batch in batches]
+    encoded = [[event.data_json for event in batch.events] for batch in batches]
     ids: dict[tuple[int, int], int] = {}
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -91,8 +97,8 @@ def append_batches(batches: list[RunBatch]) -> None:
                 cursor.execute(_insert_sql(len(chunk)), [value for row in chunk for value in row])
                 ids.update({(task_pk, seq): event_id for event_id, task_pk, seq in cursor.fetchall()})
         for batch in batches:
-            if batch.run_update:
-                Run.objects.filter(pk=batch.run_id).update(**batch.run_update)
+            if batch.run_update:  # never reopens a run that was closed elsewhere (e.g. reaped as lost)
+                Run.objects.filter(pk=batch.run_id).exclude(status__in=FINISHED_STATUSES).update(**batch.run_update)
             wakeups.notify_in_transaction(wakeups.EVENTS_CHANNEL, batch.task.task_id)
     for batch, datas in zip(batches, encoded):
         stored = [
@@ -112,7 +118,8 @@ INSERT_CHUNK = 500
 
 
 def _json(data: dict) -> str:
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # Lone surrogates (possible in a model's output) cannot be stored as UTF-8: replace them.
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace").decode("utf-8")
     # PostgreSQL's jsonb refuses the NUL character (an unescaped \u0000); no model output needs it.
     return _JSON_NUL.sub(r"\1", text) if connection.vendor == "postgresql" else text
 

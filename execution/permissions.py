@@ -10,6 +10,7 @@ approvals exist, `ask` is refused like `deny` (see `execution.turn`).
 import fnmatch
 import logging
 import posixpath
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,6 +25,7 @@ DECISIONS = ("allow", "deny", "ask")
 _PATH_TOOLS = {"read_file", "write_file", "edit_file", "list_files"}
 # An allow rule with a pattern must not let `git status; rm -rf ~` through as `git status*`.
 _SHELL_CHAINING = (";", "&", "|", "`", "$(", ">", "<", "\n")
+_SHELL_SPLIT = re.compile(r"&&|\|\||[;&|\n`]|\$\(")
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,11 @@ class Rule:
         subject = _subject(tool_name, tool_input)
         if subject is None:
             return False
-        if self.decision == "allow" and tool_name == "bash" and any(mark in subject for mark in _SHELL_CHAINING):
-            return False
+        if tool_name == "bash" and any(mark in subject for mark in _SHELL_CHAINING):
+            if self.decision == "allow":
+                return False
+            # A deny or ask rule catches `rm *` inside `true && rm -rf x` too.
+            return any(fnmatch.fnmatchcase(part.strip(), self.pattern) for part in _SHELL_SPLIT.split(subject))
         return fnmatch.fnmatchcase(subject, self.pattern)
 
     def describe(self) -> str:

@@ -37,7 +37,7 @@ def launch(run: Run, *, resume: bool = False) -> gevent.Greenlet:
 
     greenlet = gevent.spawn(_run_and_release, execute_turn, run, resume)
     _local_runs[run.id] = greenlet
-    greenlet.link(lambda _: _local_runs.pop(run.id, None))
+    greenlet.link(lambda ended: _local_runs.get(run.id) is ended and _local_runs.pop(run.id, None))
     return greenlet
 
 

@@ -59,6 +59,8 @@ def start_run(turn: TurnRequest) -> Run:
                            "wait for it, cancel it, or send queue=true.", active_run_id=active and active.id)
         run.status, run.started_at, run.heartbeat_at, run.worker = RunStatus.QUEUED, None, None, ""
         run.save()
+        # The active turn may end before this commits and find no queued run: look again after.
+        transaction.on_commit(lambda: promote_next_queued(task))
         return run
     _record_user_turn(run)
     transaction.on_commit(lambda: runner.launch(run))
@@ -111,9 +113,12 @@ def promote_next_queued(task: Task) -> None:
     except IntegrityError:
         return  # another turn became active first; it will promote this one when it ends
     except MessageNotFound as gone:
-        Run.objects.filter(pk=next_run.pk).update(
-            status=RunStatus.ERRORED, ended_at=timezone.now(), error_code="MESSAGE_NOT_FOUND", error_message=gone.message
-        )
+        with transaction.atomic():
+            append_now(task=task, run_id=next_run.pk, events=[
+                ("error", {"error": "MESSAGE_NOT_FOUND", "message": gone.message}),
+                ("thread_lifecycle", {"phase": "errored", "turn_id": next_run.pk, "timestamp": iso_now()}),
+            ], run_update={"status": RunStatus.ERRORED, "ended_at": timezone.now(), "error_code": "MESSAGE_NOT_FOUND",
+                           "error_message": gone.message})
         return promote_next_queued(task)
     runner.launch(next_run)
 

@@ -64,7 +64,7 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
                     # Whatever was appended between our read and the check comes last.
                     yield b"".join(eventlog.encode_event(e) for e in reader.read_log())
                     return
-                release_connection()
+            release_connection()  # never wait holding a pooled connection
             if not subscription.signal.wait(timeout=settings.ENGINE_HEARTBEAT_SECONDS):
                 yield eventlog.encode_heartbeat(task_id=start.task_id, run_id=start.run_id)
 
@@ -82,10 +82,10 @@ class _LogReader:
         self.more_in_log = False
 
     def next_events(self) -> list[eventlog.StoredEvent]:
-        handed = self.subscription.take()
-        if self.start.task_id and self.known_seq is not None and not self.subscription.overflowed:
+        handed, nudged = self.subscription.take()
+        if self.start.task_id and self.known_seq is not None and not self.subscription.overflowed and not nudged:
             fresh = [event for event in handed if event.seq > self.known_seq]
-            if fresh and fresh[0].seq == self.known_seq + 1:
+            if fresh and all(event.seq == self.known_seq + 1 + i for i, event in enumerate(fresh)):
                 self.known_seq = fresh[-1].seq
                 self.cursor = max(self.cursor, fresh[-1].id)
                 return [event for event in fresh if self._wanted(event)]

@@ -79,7 +79,10 @@ class TurnTools:
             return self.tool_failed(call, f"The tool {call.name} failed unexpectedly.")
         finally:
             release_connection()
-        self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=output)
+        try:
+            self.emit("tool_result", tool=call.name, tool_call_id=call.id, output=output)
+        except (TypeError, ValueError):
+            return self.tool_failed(call, f"The tool {call.name} returned a result that is not JSON.")
         content = output if isinstance(output, str) else json.dumps(output)
         return {"type": "tool_result", "tool_use_id": call.id, "content": content, "is_error": False}
 

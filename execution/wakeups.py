@@ -41,6 +41,7 @@ class Subscription:
         self.signal = gevent.event.Event()
         self._inbox: deque = deque()
         self.overflowed = False
+        self._nudged = False  # woken without the events (another worker appended): read the log
 
     def __enter__(self) -> "Subscription":
         _subscriptions[self.key].add(self)
@@ -61,10 +62,16 @@ class Subscription:
             self._inbox.extend(events)
         self.signal.set()
 
-    def take(self) -> list:
-        events = list(self._inbox)
+    def nudge(self) -> None:
+        self._nudged = True
+        self.signal.set()
+
+    def take(self) -> tuple[list, bool]:
+        """The events handed over since the last call, and whether it was also nudged."""
+        events, nudged = list(self._inbox), self._nudged
         self._inbox.clear()
-        return events
+        self._nudged = False
+        return events, nudged
 
 
 def wake(task_id: str, events: list | None = None) -> None:
@@ -74,15 +81,15 @@ def wake(task_id: str, events: list | None = None) -> None:
         if events:
             subscription.deliver(events)
         else:
-            subscription.signal.set()
+            subscription.nudge()
     for subscription in tuple(_subscriptions.get(ALL_TASKS, ())):
-        subscription.signal.set()
+        subscription.nudge()
 
 
 def wake_everyone() -> None:
     for subscribed in tuple(_subscriptions.values()):
         for subscription in tuple(subscribed):
-            subscription.signal.set()
+            subscription.nudge()
 
 
 def notify_in_transaction(channel: str, payload: str) -> None:
@@ -140,7 +147,7 @@ def _listen_forever() -> None:
                             wake(notice.payload)
                         else:
                             dispatch_control(notice.payload)
-        except psycopg.Error:
-            logger.warning("event listener lost its connection; reconnecting in %.1fs", backoff, exc_info=True)
+        except Exception:  # the listener must outlive any failure, or cross-worker wake-ups stop
+            logger.warning("event listener failed; reconnecting in %.1fs", backoff, exc_info=True)
             gevent.sleep(backoff)
             backoff = min(backoff * 2, 10)

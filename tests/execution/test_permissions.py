@@ -81,3 +81,10 @@ def test_malformed_rules_are_refused_with_a_reason(raw):
 
 def test_a_rule_describes_itself_for_the_model():
     assert Rule(tool="bash", pattern="rm *", decision="deny", source="settings").describe() == "deny bash 'rm *' (settings)"
+
+
+def test_a_deny_pattern_catches_the_command_inside_a_chain(settings):
+    rules = [{"tool": "bash", "pattern": "rm *", "decision": "deny"}]
+    assert verdict(settings, rules, "bash", {"command": "true && rm -rf x"}) == "deny"
+    assert verdict(settings, rules, "bash", {"command": "echo hi; rm -rf x"}) == "deny"
+    assert verdict(settings, rules, "bash", {"command": "echo rm"}) == "allow"

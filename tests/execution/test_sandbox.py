@@ -115,3 +115,12 @@ def test_tool_input_is_validated_against_its_schema(context):
         run_tool("bash", {"cmd": "ls"}, context)
     with pytest.raises(ToolError, match="no tool named"):
         run_tool("teleport", {}, context)
+
+
+def test_an_event_that_cannot_be_stored_fails_where_it_is_emitted():
+    from execution.eventlog import PendingEvent
+
+    with pytest.raises(TypeError):
+        PendingEvent("tool_result", {"output": object()})
+    assert "\ufffd" not in PendingEvent("text_delta", {"text": "fine"}).data_json
+    assert PendingEvent("text_delta", {"text": "lone \ud800 surrogate"}).data_json.encode("utf-8")
