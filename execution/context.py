@@ -5,8 +5,6 @@ import logging
 from django.conf import settings
 
 from engine.errors import EngineError
-from execution.models import Task
-from execution.working_memory import read_working_memory
 from skills.tools import skills_prompt
 
 logger = logging.getLogger(__name__)
@@ -17,15 +15,14 @@ SYSTEM_PROMPT = (
 )
 
 
-def system_prompt(task: Task, *, remembered: str = "", plan: str = "") -> str:
-    """The base prompt, what long-term memory brought (see `remembered_for`), the task's
-    working memory (read now: a tool may have changed it) and this turn's plan."""
+def system_prompt(*, working_memory: str = "", remembered: str = "", plan: str = "") -> str:
+    """The base prompt, the skills the agent can load, what long-term memory brought (see
+    `remembered_for`), the task's working memory and this turn's plan."""
     parts = [SYSTEM_PROMPT]
     if skills := skills_prompt():
         parts.append(skills)
     if remembered:
         parts.append(f"What you remember (long-term memory):\n{remembered}")
-    working_memory = read_working_memory(task)
     if working_memory:
         parts.append(f"Your working memory for this task (edit it with the working_memory tool):\n{working_memory}")
     if plan:

@@ -16,6 +16,7 @@ from execution.eventlog import iso_now
 from execution.llm import ModelError, ModelRequest, TextDelta, ThinkingDelta, ToolUse, Usage, get_model
 from execution.models import Message, MessageRole, Run, RunStatus
 from execution.tools import ToolContext, available_tools
+from execution.working_memory import read_working_memory
 from execution.turn_tools import TurnTools
 
 logger = logging.getLogger(__name__)
@@ -43,11 +44,18 @@ class Turn(TurnTools):
         self.first_token_sent = False
         self.message_text = ""
         self.remembered = ""
+        self.working_memory = read_working_memory(run.task)
+        self._tool_specs: list | None = None
         self.said: list[str] = []
         self.tool_context = ToolContext(task_id=run.task.task_id, run_id=run.id, emit=self.emit)
 
     def emit(self, type: str, **data) -> None:
         self.writer.emit(type, data)
+        if type == "working_memory_update":  # the tool changed it: the next step's prompt shows it
+            self.working_memory = data["content"]
+
+    def system_prompt(self) -> str:
+        return context.system_prompt(working_memory=self.working_memory, remembered=self.remembered, plan=self.plan)
 
     def execute(self) -> None:
         if not self.resuming:
@@ -98,7 +106,7 @@ class Turn(TurnTools):
         self.message_text = _latest_user_text(thread.history())
         self.remembered = context.remembered_for(self.message_text)
         thread, made, usage = compaction.compact(
-            thread, system=context.system_prompt(self.run.task, remembered=self.remembered), model=self.model, run=self.run
+            thread, system=self.system_prompt(), model=self.model, run=self.run
         )
         if made:
             self.usage.add(usage)
@@ -114,10 +122,15 @@ class Turn(TurnTools):
         blocks, _ = self.call_model(request, as_thinking=True)
         return "".join(block.get("thinking", "") for block in blocks)
 
+    def tool_specs(self) -> list:
+        """The tools offered to the model, listed once per turn (MCP servers' included)."""
+        if self._tool_specs is None:
+            self._tool_specs = [tool.spec for tool in available_tools()]
+        return self._tool_specs
+
     def model_step(self, history: list[dict]) -> tuple[list[dict], list[ToolUse]]:
         request = ModelRequest(
-            system=context.system_prompt(self.run.task, remembered=self.remembered, plan=self.plan), messages=history,
-            tools=[tool.spec for tool in available_tools()],
+            system=self.system_prompt(), messages=history, tools=self.tool_specs(),
         )
         release_connection()
         return self.call_model(request)

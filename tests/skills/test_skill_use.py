@@ -16,10 +16,9 @@ def test_load_skill_returns_the_prompt_template():
 
 def test_the_system_prompt_lists_the_skills(alice):
     from execution.context import system_prompt
-    from execution.models import Task
 
     Skill.objects.create(name="haiku-writer", description="Writes haiku.", prompt_template="Write haiku.")
-    prompt = system_prompt(Task.objects.create(task_id="t-skills"))
+    prompt = system_prompt()
     assert "Skills you can load" in prompt
     assert "- summarizer — Summarise a text" in prompt
     assert "- haiku-writer — Writes haiku." in prompt
