@@ -222,7 +222,10 @@ class Turn(TurnTools):
         self.close("errored", error_code=code, error_message=message)
 
     def close(self, phase: str, *, error_code: str = "", error_message: str = "") -> None:
-        self.record_episode(phase, error_message)
+        try:
+            self.record_episode(phase, error_message)
+        except RunCancelled:
+            pass  # a cancel that lands while the turn is closing must not leave it open
         run_update = {
             "status": _STATUS_OF_PHASE[phase],
             "ended_at": timezone.now(),
