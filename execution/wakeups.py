@@ -116,10 +116,6 @@ def start_listener() -> None:
     _listener = gevent.spawn(_listen_forever)
 
 
-def listener_running() -> bool:
-    return _listener is not None and not _listener.dead
-
-
 def _conninfo() -> str:
     from psycopg.conninfo import make_conninfo
 
