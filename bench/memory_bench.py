@@ -1,6 +1,6 @@
 """Knowledge search latency at 100,000 facts: lexical, and hybrid when embeddings are installed.
 
-    .venv/bin/python bench/memory_bench.py [--items 100000] [--queries 300]
+    .venv/bin/python bench/memory_bench.py [--items 100000] [--queries 300] [--reuse NAME]
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/memory_bench.py
 
 This calls the search service (`memory.search.search_knowledge`) in-process, not over HTTP: it
@@ -8,11 +8,15 @@ measures the search itself (query parsing, full-text ranking, the vector index, 
 loading the rows), which is what the targets are about. HTTP and authentication overhead are
 measured by bench/http_bench.py. It runs on a scratch database: a SQLite file in a temp
 directory, or, when DATABASE_URL points at PostgreSQL, a new database on that server that is
-dropped afterwards.
+dropped afterwards. With `--reuse NAME` the scratch database has a fixed name
+(engine-memory-bench-NAME.sqlite3 in the temp directory, or engine_memory_bench_NAME), is kept
+afterwards, and is only seeded when it does not already hold --items facts: seeding 100,000 rows
+takes minutes, so this is for repeated runs while tuning. Drop it by hand when done.
 
 Seeded facts are sentences built from a vocabulary of a few hundred words. For the hybrid run,
 their vectors are random unit vectors (embedding 100,000 sentences on a CPU takes many minutes and
-the latency does not depend on what the vectors mean); each query is embedded by the real model.
+the latency does not depend on what the vectors mean); each query is embedded by the real model,
+every time: the query-vector cache is emptied before each timed search, since the queries repeat.
 Targets: p95 <= 20 ms lexical, <= 50 ms hybrid.
 """
 
@@ -62,18 +66,23 @@ def queries(rng: random.Random, count: int) -> list[str]:
     return [rng.choice(shapes)() for _ in range(count)]
 
 
-def scratch_database() -> tuple[str, callable]:
-    """A DATABASE_URL for a throwaway database, and the function that removes it."""
+def scratch_database(reuse: str | None = None) -> tuple[str, callable]:
+    """A DATABASE_URL for a throwaway database, and the function that removes it (which keeps a
+    reused one)."""
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):
         import psycopg
 
-        name = f"engine_memory_bench_{os.getpid()}"
+        name = f"engine_memory_bench_{reuse or os.getpid()}"
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if not (reuse and exists):
+                conn.execute(f"CREATE DATABASE {name}")
         parts = urlsplit(url)
 
         def drop() -> None:
+            if reuse:
+                return
             from django.db import connections
 
             connections.close_all()
@@ -81,6 +90,8 @@ def scratch_database() -> tuple[str, callable]:
                 conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
         return urlunsplit(parts._replace(path=f"/{name}")), drop
+    if reuse:
+        return f"sqlite:///{Path(tempfile.gettempdir()) / f'engine-memory-bench-{reuse}.sqlite3'}", lambda: None
     path = Path(tempfile.mkdtemp(prefix="engine-memory-bench-")) / "bench.sqlite3"
     return f"sqlite:///{path}", lambda: None
 
@@ -113,12 +124,14 @@ def seed(count: int, *, with_vectors: bool) -> None:
 
 
 def measure(label: str, texts: list[str], *, limit: int = 20) -> list[float]:
+    from memory.embeddings import embed_query
     from memory.search import search_knowledge
 
     for text in texts[:20]:
         search_knowledge(text, limit=limit)  # warm caches, the vector index and the model
     samples, hits = [], 0
     for text in texts:
+        embed_query.cache_clear()
         started = time.perf_counter()
         hits += len(search_knowledge(text, limit=limit))
         samples.append(time.perf_counter() - started)
@@ -130,9 +143,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--reuse", metavar="NAME", help="keep the scratch database under this name and reuse it")
     args = parser.parse_args()
+    if args.reuse and not args.reuse.isidentifier():
+        parser.error("--reuse NAME: letters, digits and underscores")
 
-    url, drop = scratch_database()
+    url, drop = scratch_database(args.reuse)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("ENGINE_DATA_DIR", tempfile.mkdtemp(prefix="engine-memory-bench-data-"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "engine.settings")
@@ -145,16 +161,24 @@ def main() -> None:
     from django.db import connection
 
     from memory.embeddings import model_is_installed
+    from memory.models import KnowledgeItem
 
     try:
         call_command("migrate", verbosity=0)
         with_vectors = model_is_installed()
         started = time.monotonic()
-        seed(args.items, with_vectors=with_vectors)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("ANALYZE memory_knowledgeitem")
-        print(f"{connection.vendor}: seeded {args.items} facts in {time.monotonic() - started:.0f} s")
+        seeded = KnowledgeItem.objects.count() == args.items and not (
+            with_vectors and KnowledgeItem.objects.filter(embedding__isnull=True).exists()
+        )
+        if args.reuse and seeded:
+            print(f"{connection.vendor}: reusing {args.items} facts in {url}")
+        else:
+            KnowledgeItem.objects.all().delete()
+            seed(args.items, with_vectors=with_vectors)
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute("ANALYZE memory_knowledgeitem")
+            print(f"{connection.vendor}: seeded {args.items} facts in {time.monotonic() - started:.0f} s")
         texts = queries(random.Random(7), args.queries)
         settings.ENGINE_EMBEDDINGS = False
         lexical = measure("lexical", texts)
