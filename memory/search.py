@@ -1,10 +1,10 @@
 """Searching long-term memory: hybrid ranking over the three stores.
 
 Keyword ranking (memory/lexical.py) always runs. With embeddings on (memory/embeddings.py) the
-query is also embedded and the nearest rows are taken from the in-process vector index; the two
-rankings are fused by reciprocal-rank fusion (score = sum of 1 / (60 + rank)), so a paraphrase
-with no word in common is found by meaning and an exact keyword match still ranks first.
-Filters apply to both rankings, in SQL.
+query is also embedded and the nearest rows are taken from the in-process vector index, on a
+vector thread while the keyword SQL runs; the two rankings are fused by reciprocal-rank fusion
+(score = sum of 1 / (60 + rank)), so a paraphrase with no word in common is found by meaning and
+an exact keyword match still ranks first. Filters apply to both rankings, in SQL.
 
 The callers (views, the context builder, the agent loop) pass valid input: a non-blank query and
 1 <= limit <= 100. Filters are a dict (see each function); unknown keys are ignored here and
@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import connection, models
 from django.db.models import Prefetch
 
-from memory.embeddings import embed_texts, embeddings_enabled, vector_index
+from memory.embeddings import embeddings_enabled, start_nearest, vector_index
 from memory.lexical import (
     EPISODE_INDEX,
     KNOWLEDGE_INDEX,
@@ -64,10 +64,12 @@ class Conditions:
 def _ranked_ids(index: TextIndex, model, query: str, limit: int, conditions: Conditions) -> list[tuple[str, float]]:
     use_vectors = embeddings_enabled()
     depth = max(limit, FUSION_DEPTH) if use_vectors else limit
+    if use_vectors:
+        wait_for_nearest = start_nearest(vector_index(model).snapshot(), query, limit=depth * 4)
     lexical = rank_by_text(index, parse_query(query), where=conditions.where, params=conditions.params, limit=depth)
     rankings = [lexical]
     if use_vectors:
-        nearest = vector_index(model).nearest(embed_texts([query])[0], limit=depth * 4)
+        nearest = wait_for_nearest()
         allowed = keep_matching(index, nearest, where=conditions.where, params=conditions.params)
         rankings.append([row_id for row_id in nearest if row_id in allowed][:depth])
     scores: dict[str, float] = {}
