@@ -30,10 +30,8 @@ def post_worker_init(worker):
         worker.log.critical("psycopg was imported before gevent patched the worker; refusing to serve")
         raise SystemExit(3)
 
-    from engine.db import hold_sqlite_open
     from execution import wakeups, watchdog
 
-    hold_sqlite_open()
     wakeups.start_listener()  # before serving: NOTIFYs sent while nobody listens are lost
     watchdog.start()  # closes the turns a dead predecessor left running
 

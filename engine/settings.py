@@ -91,6 +91,8 @@ if DATABASE_IS_POSTGRES:
     # One test database per test process, so that two suites can run side by side.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 else:
+    # Django's SQLite backend, with closed connections kept for reuse (see the module).
+    DATABASES["default"]["ENGINE"] = "engine.backends.sqlite3"
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
             "timeout": 20,
