@@ -88,13 +88,14 @@ class _Appender:
     def __init__(self):
         self._dirty: dict[EventWriter, None] = {}  # insertion-ordered set
         self._wanted = gevent.event.Event()
-        self._urgent = False
+        self._hurry = gevent.event.Event()  # something urgent is queued: write now
         self._last_write = 0.0
         self._greenlet: gevent.Greenlet | None = None
 
     def submit(self, writer: EventWriter, *, urgent: bool) -> None:
         self._dirty[writer] = None
-        self._urgent = self._urgent or urgent
+        if urgent:
+            self._hurry.set()
         self._wanted.set()
         if self._greenlet is None or self._greenlet.dead:
             self._greenlet = gevent.spawn(self._run_forever)
@@ -102,10 +103,12 @@ class _Appender:
     def _run_forever(self) -> None:
         while True:
             self._wanted.wait()
+            if not self._hurry.is_set() and time.monotonic() - self._last_write < QUIET_SECONDS:
+                # A burst of deltas: let more join this write, but an urgent event cuts the wait
+                # short (a timer alone fires late while busy greenlets keep the hub occupied).
+                self._hurry.wait(COALESCE_SECONDS)
             self._wanted.clear()
-            if time.monotonic() - self._last_write < QUIET_SECONDS and not self._urgent:
-                gevent.sleep(COALESCE_SECONDS)
-            self._urgent = False
+            self._hurry.clear()
             while self._dirty:
                 self._write_dirty()
 
@@ -113,14 +116,14 @@ class _Appender:
         writers = list(self._dirty)
         self._dirty.clear()
         batches = [writer.batch() for writer in writers]
+        # The appender keeps its connection between writes (it is one greenlet per worker).
         try:
             append_batches([b for b in batches if b.events])
             written = list(zip(writers, batches))
         except Exception:
             logger.warning("appending the events of %d runs failed; writing them run by run", len(writers), exc_info=True)
-            written = [(w, b) for w, b in zip(writers, batches) if self._write_alone(w, b)]
-        finally:
             release_connection()
+            written = [(w, b) for w, b in zip(writers, batches) if self._write_alone(w, b)]
         self._last_write = time.monotonic()
         for writer, batch in written:
             writer.written(len(batch.events))

@@ -15,11 +15,13 @@ SYSTEM_PROMPT = (
 )
 
 
-def system_prompt(*, working_memory: str = "", remembered: str = "", plan: str = "") -> str:
-    """The base prompt, the skills the agent can load, what long-term memory brought (see
-    `remembered_for`), the task's working memory and this turn's plan."""
+def system_prompt(*, skills: str | None = None, working_memory: str = "", remembered: str = "", plan: str = "") -> str:
+    """The base prompt, the skills the agent can load (`skills_prompt()` unless given), what
+    long-term memory brought (see `remembered_for`), the task's working memory and this turn's plan."""
     parts = [SYSTEM_PROMPT]
-    if skills := skills_prompt():
+    if skills is None:
+        skills = skills_prompt()
+    if skills:
         parts.append(skills)
     if remembered:
         parts.append(f"What you remember (long-term memory):\n{remembered}")

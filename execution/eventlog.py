@@ -1,12 +1,14 @@
 """The durable event log: appending batches of events, reading them back, encoding them as SSE.
 Runs append through `execution.appender`, which batches their events."""
 
+import functools
 import json
 import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from execution import wakeups
@@ -78,13 +80,9 @@ def append_batches(batches: list[RunBatch]) -> None:
     ids: dict[tuple[int, int], int] = {}
     with transaction.atomic():
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
+            if settings.DATABASE_IS_POSTGRES:
                 cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK])
-            for batch in batches:
-                cursor.execute(_NUMBER_EVENTS, [len(batch.events), batch.task.pk])
-                last = cursor.fetchone()[0]
-                for offset, event in enumerate(batch.events):
-                    event.seq = last - len(batch.events) + 1 + offset
+            _number_events(cursor, batches)
             rows = [
                 (batch.task.pk, batch.run_id, event.seq, event.ts, event.type, data)
                 for batch, datas in zip(batches, encoded)
@@ -99,7 +97,7 @@ def append_batches(batches: list[RunBatch]) -> None:
         for batch in batches:
             if batch.run_update:  # never reopens a run that was closed elsewhere (e.g. reaped as lost)
                 Run.objects.filter(pk=batch.run_id).exclude(status__in=FINISHED_STATUSES).update(**batch.run_update)
-            wakeups.notify_in_transaction(wakeups.EVENTS_CHANNEL, batch.task.task_id)
+        wakeups.notify_in_transaction(wakeups.EVENTS_CHANNEL, *{batch.task.task_id: None for batch in batches})
     for batch, datas in zip(batches, encoded):
         stored = [
             StoredEvent(ids[(batch.task.pk, e.seq)], e.seq, e.ts, e.type, data, batch.run_id, batch.task.task_id)
@@ -108,12 +106,30 @@ def append_batches(batches: list[RunBatch]) -> None:
         wakeups.wake(batch.task.task_id, stored)
 
 
+def _number_events(cursor, batches: list[RunBatch]) -> None:
+    """Gives every event its task sequence number: one statement moves each task's `last_seq`
+    on by its events in this write (a hundred streaming turns share one write)."""
+    counts: dict[int, int] = {}
+    for batch in batches:
+        counts[batch.task.pk] = counts.get(batch.task.pk, 0) + len(batch.events)
+    rows = " UNION ALL ".join(["SELECT %s AS id, %s AS n"] * len(counts))
+    cursor.execute(
+        f"UPDATE {Task._meta.db_table} SET last_seq = last_seq + counts.n FROM ({rows}) AS counts "
+        f"WHERE {Task._meta.db_table}.id = counts.id RETURNING {Task._meta.db_table}.id, last_seq",
+        [value for pair in counts.items() for value in pair],
+    )
+    next_seq = {task_pk: last - counts[task_pk] + 1 for task_pk, last in cursor.fetchall()}
+    for batch in batches:  # in order: a task's earlier batch gets the lower numbers
+        for event in batch.events:
+            event.seq = next_seq[batch.task.pk]
+            next_seq[batch.task.pk] += 1
+
+
 def append_now(*, task: Task, run_id: str, events: list[tuple[str, dict]], run_update: dict | None = None) -> None:
     """Appends events outside a run's writer (a human's answer, the watchdog), at once."""
     append_batches([RunBatch(task=task, run_id=run_id, events=[PendingEvent(t, d) for t, d in events], run_update=run_update)])
 
 
-_NUMBER_EVENTS = f"UPDATE {Task._meta.db_table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq"
 INSERT_CHUNK = 500
 
 
@@ -121,14 +137,15 @@ def _json(data: dict) -> str:
     # Lone surrogates (possible in a model's output) cannot be stored as UTF-8: replace them.
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace").decode("utf-8")
     # PostgreSQL's jsonb refuses the NUL character (an unescaped \u0000); no model output needs it.
-    return _JSON_NUL.sub(r"\1", text) if connection.vendor == "postgresql" else text
+    return _JSON_NUL.sub(r"\1", text) if settings.DATABASE_IS_POSTGRES else text
 
 
 _JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
+@functools.lru_cache(maxsize=64)
 def _insert_sql(rows: int) -> str:
-    data = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    data = "%s::jsonb" if settings.DATABASE_IS_POSTGRES else "%s"
     values = ", ".join([f"(%s, %s, %s, %s, %s, {data})"] * rows)
     return (
         f"INSERT INTO {Event._meta.db_table} (task_id, run_id, seq, ts, type, data) VALUES {values} "

@@ -44,20 +44,19 @@ def launch(run: Run, *, resume: bool = False) -> gevent.Greenlet:
 def _run_and_release(execute, run: Run, resume: bool) -> None:
     try:
         execute(run, resume=resume)
-        start_next_after(run.id)
+        start_next_after(run)
     finally:
         connection.close()  # a spawned greenlet must give its connection back (pool slot)
 
 
-def start_next_after(run_id: str) -> None:
-    """Starts the task's next queued turn, now that `run_id` has ended."""
+def start_next_after(run: Run) -> None:
+    """Starts the task's next queued turn, now that `run` has ended."""
     from execution.services import promote_next_queued
 
     try:
-        run = Run.objects.select_related("task").get(pk=run_id)
         promote_next_queued(run.task)
     except Exception:
-        logger.exception("could not start the next queued turn after %s", run_id)
+        logger.exception("could not start the next queued turn after %s", run.id)
 
 
 def cancel_local(run_id: str) -> bool:

@@ -134,7 +134,7 @@ def _cancel_waiting_run(run: Run) -> bool:
         append_now(task=run.task, run_id=run.id, events=[
             ("thread_lifecycle", {"phase": "cancelled", "turn_id": run.id, "timestamp": iso_now()}),
         ])
-    runner.start_next_after(run.id)
+    runner.start_next_after(run)
     return True
 
 

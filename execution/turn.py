@@ -18,6 +18,7 @@ from execution.models import Message, MessageRole, Run, RunStatus
 from execution.tools import ToolContext, available_tools
 from execution.working_memory import read_working_memory
 from execution.turn_tools import TurnTools
+from skills.tools import skills_prompt
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Turn(TurnTools):
         self.remembered = ""
         self.working_memory = read_working_memory(run.task)
         self._tool_specs: list | None = None
+        self._skills: str | None = None
         self.said: list[str] = []
         self.tool_context = ToolContext(task_id=run.task.task_id, run_id=run.id, emit=self.emit)
 
@@ -55,7 +57,11 @@ class Turn(TurnTools):
             self.working_memory = data["content"]
 
     def system_prompt(self) -> str:
-        return context.system_prompt(working_memory=self.working_memory, remembered=self.remembered, plan=self.plan)
+        if self._skills is None:  # listed once per turn, like the tools
+            self._skills = skills_prompt()
+        return context.system_prompt(
+            skills=self._skills, working_memory=self.working_memory, remembered=self.remembered, plan=self.plan
+        )
 
     def execute(self) -> None:
         if not self.resuming:

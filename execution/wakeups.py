@@ -92,11 +92,12 @@ def wake_everyone() -> None:
             subscription.nudge()
 
 
-def notify_in_transaction(channel: str, payload: str) -> None:
-    """Tells the other workers, at commit. A no-op on SQLite (one worker)."""
-    if connection.vendor == "postgresql":
+def notify_in_transaction(channel: str, *payloads: str) -> None:
+    """Tells the other workers, at commit, in one statement. A no-op on SQLite (one worker)."""
+    if settings.DATABASE_IS_POSTGRES and payloads:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_notify(%s, %s)", [channel, payload])
+            cursor.execute(f"SELECT {', '.join(['pg_notify(%s, %s)'] * len(payloads))}",
+                           [value for payload in payloads for value in (channel, payload)])
 
 
 def on_control(handler: Callable[[str], None]) -> None:

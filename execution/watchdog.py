@@ -107,7 +107,7 @@ def close_lost_run(run: Run) -> bool:
             ("thread_lifecycle", {"phase": "errored", "turn_id": run.id, "timestamp": iso_now()}),
         ])
     logger.warning("run %s was lost with its worker %s; marked errored", run.id, run.worker)
-    runner.start_next_after(run.id)
+    runner.start_next_after(run)
     return True
 
 
