@@ -1,0 +1,51 @@
+"""The event log's writer: numbering across tasks in one write, and urgent events that never
+wait behind a burst of deltas."""
+
+import gevent
+import pytest
+
+from execution.appender import EventWriter
+from execution.eventlog import PendingEvent, RunBatch, append_batches, read_events
+from execution.models import Run, RunStatus, Task
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def a_run(task_id: str, *, last_seq: int = 0) -> tuple[Task, Run]:
+    task = Task.objects.create(task_id=task_id, last_seq=last_seq)
+    return task, Run.objects.create(task=task, status=RunStatus.RUNNING)
+
+
+def test_one_write_numbers_each_task_after_its_own_last_event_in_batch_order():
+    task_a, run_a = a_run("numbered-a", last_seq=7)
+    task_b, run_b = a_run("numbered-b")
+    batches = [
+        RunBatch(task=task_a, run_id=run_a.id, events=[PendingEvent("text_delta", {"text": "a1"}), PendingEvent("text_delta", {"text": "a2"})]),
+        RunBatch(task=task_b, run_id=run_b.id, events=[PendingEvent("text_delta", {"text": "b1"})]),
+        RunBatch(task=task_a, run_id=run_a.id, events=[PendingEvent("text_delta", {"text": "a3"})]),
+    ]
+    append_batches(batches)
+    assert [event.seq for batch in batches for event in batch.events] == [8, 9, 1, 10]
+    stored = read_events(after_id=0)
+    assert [(event.task_id, event.seq, event.data["text"]) for event in stored] == [
+        ("numbered-a", 8, "a1"), ("numbered-a", 9, "a2"), ("numbered-b", 1, "b1"), ("numbered-a", 10, "a3"),
+    ]
+    assert list(Task.objects.order_by("task_id").values_list("last_seq", flat=True)) == [10, 1]
+
+
+def test_an_urgent_event_is_written_at_the_next_switch_while_deltas_coalesce():
+    task, run = a_run("urgent")
+    writer = EventWriter(task=task, run_id=run.id)
+    writer.emit("thread_lifecycle", {"phase": "started"})
+    writer.close()  # written just now: the next deltas are a burst, held a few ms to share a write
+    writer.emit("text_delta", {"text": "held"})
+    gevent.sleep(0)  # the appender starts holding the burst
+    writer.emit("content_block_stop", {"block_index": 0})
+    # A model streaming fast yields between tokens without ever blocking; before the fix the
+    # appender slept on a timer that the hub only looked at once the spinning stopped.
+    switches = 0
+    while writer.queue and switches < 2000:
+        gevent.sleep(0)
+        switches += 1
+    assert not writer.queue and switches <= 2
+    assert [event.type for event in read_events(after_id=0)] == ["thread_lifecycle", "text_delta", "content_block_stop"]
