@@ -48,6 +48,7 @@ class Turn(TurnTools):
         self.working_memory = read_working_memory(run.task)
         self._tool_specs: list | None = None
         self._skills: str | None = None
+        self.next_position: int | None = None
         self.said: list[str] = []
         self.tool_context = ToolContext(task_id=run.task.task_id, run_id=run.id, emit=self.emit)
 
@@ -209,9 +210,11 @@ class Turn(TurnTools):
     def append_message(self, history: list[dict], role: str, blocks: list[dict]) -> None:
         content = [{k: v for k, v in block.items() if k != "closed"} for block in blocks]
         history.append({"role": role, "content": content})
-        Message.objects.create(
-            task=self.run.task, run=self.run, role=role, content=content, position=selectors.next_position(self.run.task)
-        )
+        if self.next_position is None:
+            self.next_position = selectors.next_position(self.run.task)
+        # While this run is active it is the only writer of the task's messages (the busy rule).
+        Message.objects.create(task=self.run.task, run=self.run, role=role, content=content, position=self.next_position)
+        self.next_position += 1
         release_connection()
         self.partial_blocks = []
 
