@@ -14,9 +14,9 @@ afterwards, and is only seeded when it does not already hold --items facts: seed
 takes minutes, so this is for repeated runs while tuning. Drop it by hand when done.
 
 Seeded facts are sentences built from a vocabulary of a few hundred words. For the hybrid run,
-their vectors are random unit vectors (embedding 100,000 sentences on a CPU takes many minutes and
-the latency does not depend on what the vectors mean); each query is embedded by the real model,
-every time: the query-vector cache is emptied before each timed search, since the queries repeat.
+their vectors (in memory_knowledgevector, beside the facts) are random unit vectors (embedding
+100,000 sentences on a CPU takes many minutes and the latency does not depend on what the
+vectors mean); each query is embedded by the real model, every time: the query-vector cache is emptied before each timed search, since the queries repeat.
 Targets: p95 <= 20 ms lexical, <= 50 ms hybrid.
 """
 
@@ -101,11 +101,11 @@ def seed(count: int, *, with_vectors: bool) -> None:
     from django.utils import timezone
 
     from memory.lexical import comparison_key
-    from memory.models import KnowledgeItem
+    from memory.models import KnowledgeItem, KnowledgeVector
 
     rng, vectors_rng = random.Random(42), numpy.random.default_rng(42)
     now = timezone.now()
-    batch = []
+    items, vectors = [], []
     for n in range(count):
         subject, content = fact_text(rng, n)
         item = KnowledgeItem(
@@ -113,14 +113,14 @@ def seed(count: int, *, with_vectors: bool) -> None:
             content_key=comparison_key(content, drop_articles=True), kind=rng.choice(["fact", "preference", "rule"]),
             confidence=round(rng.uniform(0.3, 1.0), 2), source="bench", valid_from=now, created_at=now, updated_at=now,
         )
+        items.append(item)
         if with_vectors:
             vector = vectors_rng.standard_normal(384).astype(numpy.float32)
-            item.embedding, item.embedded_at = (vector / numpy.linalg.norm(vector)).tobytes(), now
-        batch.append(item)
-        if len(batch) == 5000:
-            KnowledgeItem.objects.bulk_create(batch)
-            batch = []
-    KnowledgeItem.objects.bulk_create(batch)
+            vectors.append(KnowledgeVector(row=item, vector=(vector / numpy.linalg.norm(vector)).tobytes(), embedded_at=now))
+        if len(items) == 5000 or n == count - 1:
+            KnowledgeItem.objects.bulk_create(items)
+            KnowledgeVector.objects.bulk_create(vectors)
+            items, vectors = [], []
 
 
 def measure(label: str, texts: list[str], *, limit: int = 20) -> list[float]:
@@ -168,7 +168,7 @@ def main() -> None:
         with_vectors = model_is_installed()
         started = time.monotonic()
         seeded = KnowledgeItem.objects.count() == args.items and not (
-            with_vectors and KnowledgeItem.objects.filter(embedding__isnull=True).exists()
+            with_vectors and KnowledgeItem.objects.filter(stored_vector__isnull=True).exists()
         )
         if args.reuse and seeded:
             print(f"{connection.vendor}: reusing {args.items} facts in {url}")
@@ -177,7 +177,7 @@ def main() -> None:
             seed(args.items, with_vectors=with_vectors)
             if connection.vendor == "postgresql":
                 with connection.cursor() as cursor:
-                    cursor.execute("ANALYZE memory_knowledgeitem")
+                    cursor.execute("ANALYZE memory_knowledgeitem, memory_knowledgevector")
             print(f"{connection.vendor}: seeded {args.items} facts in {time.monotonic() - started:.0f} s")
         texts = queries(random.Random(7), args.queries)
         settings.ENGINE_EMBEDDINGS = False

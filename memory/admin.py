@@ -1,7 +1,9 @@
 from django.contrib import admin
 
+from memory.embeddings import embed_rows, forget_vectors
 from memory.lexical import comparison_key
 from memory.models import Episode, KnowledgeItem, Person, PersonAlias, Relationship, SoulVersion
+from memory.services import knowledge_text
 
 
 @admin.register(KnowledgeItem)
@@ -15,8 +17,10 @@ class KnowledgeItemAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Edits here skip remember_fact; the dedupe keys must still follow the text.
         obj.subject_key, obj.content_key = comparison_key(obj.subject), comparison_key(obj.content, drop_articles=True)
-        obj.embedding = obj.embedded_at = None
         super().save_model(request, obj, form, change)
+        # An old vector would find the row by what it used to say; embed_rows is a no-op when off.
+        forget_vectors([obj])
+        embed_rows([obj], knowledge_text)
 
     @admin.display(description="content")
     def short_content(self, item: KnowledgeItem) -> str:

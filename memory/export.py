@@ -23,9 +23,9 @@ from memory.bundle import (
     SoulRecord,
     check_bundle_version,
 )
-from memory.embeddings import embed_rows, embeddings_enabled
+from memory.embeddings import embed_rows, embeddings_enabled, forget_vectors
 from memory.lexical import comparison_key
-from memory.models import Episode, KnowledgeItem, Person, PersonAlias, Relationship, SoulVersion
+from memory.models import Episode, KnowledgeItem, Person, PersonAlias, Relationship, SearchableRow, SoulVersion
 from memory.services import episode_text, knowledge_text, refresh_person_text
 
 ADDED, MERGED, SKIPPED = "added", "merged", "skipped"
@@ -91,9 +91,9 @@ def _overwrite(row, record: dict, fields, counts: dict) -> None:
     if _differs(row, record, fields) and record["updated_at"] > row.updated_at:
         for field in fields:
             setattr(row, field, record[field])
-        if hasattr(row, "embedding"):
-            row.embedding = row.embedded_at = None
         row.save()
+        if isinstance(row, SearchableRow):
+            forget_vectors([row])  # _embed_missing embeds it again when embeddings are on
         counts[MERGED] += 1
     else:
         counts[SKIPPED] += 1
@@ -226,6 +226,4 @@ def _embed_missing() -> None:
     if not embeddings_enabled():
         return
     for model, text_of in ((KnowledgeItem, knowledge_text), (Episode, episode_text)):
-        rows = list(model.objects.filter(embedding__isnull=True))
-        embed_rows(rows, text_of)
-        model.objects.bulk_update(rows, ["embedding", "embedded_at"], batch_size=500)
+        embed_rows(list(model.objects.filter(stored_vector__isnull=True)), text_of)

@@ -5,6 +5,10 @@ SQLite FTS5 index (SQLite may renumber implicit rowids on VACUUM, so we never re
 PostgreSQL the same tables get a generated `search_vector` tsvector column with a GIN index.
 Both are created in migration 0002 and kept in sync by the database itself (triggers, or the
 generated column), so no write path can forget them.
+
+A row's embedding lives in a narrow side table (`KnowledgeVector`, `EpisodeVector`,
+`PersonVector`), one row per searched row, deleted with it: 1.5 KB of vector in every searched row
+made ranking a common word read twice the pages, and PostgreSQL does not TOAST a row under 2 KB.
 """
 
 import secrets
@@ -61,10 +65,6 @@ class SoulOrigin(models.TextChoices):
 
 class SearchableRow(models.Model):
     fts_rowid = models.BigIntegerField(unique=True, default=new_fts_rowid, editable=False)
-    # float32, L2-normalised; empty unless ENGINE_EMBEDDINGS is on. Derived, never exported.
-    embedding = models.BinaryField(null=True, blank=True, editable=False)
-    # Serves the vector index's incremental refresh: WHERE embedded_at >= <last seen>.
-    embedded_at = models.DateTimeField(null=True, blank=True, editable=False, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -164,6 +164,38 @@ class Person(SearchableRow):
     @property
     def alias_list(self) -> list[str]:
         return [alias.alias for alias in self.aliases.all()]
+
+
+class StoredVector(models.Model):
+    """One searched row's embedding: float32, L2-normalised, written only when ENGINE_EMBEDDINGS is
+    on (memory.embeddings.embed_rows). Derived data, never exported. `row` is the primary key."""
+
+    vector = models.BinaryField()
+    # Serves the vector index's incremental refresh: WHERE embedded_at >= <last seen>.
+    embedded_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"vector of {self.row_id}"
+
+
+class KnowledgeVector(StoredVector):
+    row = models.OneToOneField(KnowledgeItem, primary_key=True, on_delete=models.CASCADE, related_name="stored_vector")
+
+
+class EpisodeVector(StoredVector):
+    row = models.OneToOneField(Episode, primary_key=True, on_delete=models.CASCADE, related_name="stored_vector")
+
+
+class PersonVector(StoredVector):
+    row = models.OneToOneField(Person, primary_key=True, on_delete=models.CASCADE, related_name="stored_vector")
+
+
+def vector_model(model: type[SearchableRow]) -> type[StoredVector]:
+    """The side table holding `model`'s vectors."""
+    return model._meta.get_field("stored_vector").related_model
 
 
 class PersonAlias(models.Model):

@@ -80,7 +80,7 @@ def _ranked_ids(index: TextIndex, model, query: str, limit: int, conditions: Con
 
 
 def _hits(queryset, ranked: list[tuple[str, float]]) -> list[Hit]:
-    rows = queryset.defer("embedding").in_bulk([row_id for row_id, _ in ranked])
+    rows = queryset.in_bulk([row_id for row_id, _ in ranked])
     return [Hit(rows[row_id], round(score, 6)) for row_id, score in ranked if row_id in rows]
 
 

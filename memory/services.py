@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from engine.errors import NotFound, ValidationFailed
-from memory.embeddings import embed_rows
+from memory.embeddings import store_vectors, vectors_of
 from memory.lexical import comparison_key
 from memory.models import (
     Episode,
@@ -98,11 +98,12 @@ def _remember_fact_locked(subject, content, kind, source, confidence, provenance
         source=source, confidence=confidence, valid_from=now, provenance=provenance, created_at=now, updated_at=now,
         episode_id=episode_id if episode_id and Episode.objects.filter(id=episode_id).exists() else None,
     )
-    embed_rows([item], knowledge_text)
+    vectors = vectors_of([item], knowledge_text)
     if previous is not None:
         previous.valid_until, previous.updated_at = now, now
         previous.save(update_fields=["valid_until", "updated_at"])
     item.save(force_insert=True)
+    store_vectors([item], vectors)
     if previous is None:
         return item, ADDED
     previous.superseded_by = item
@@ -143,8 +144,9 @@ def record_episode(
         episode.summary, episode.outcome = summary, outcome
         episode.occurred_at = occurred_at or episode.occurred_at or now
         episode.updated_at = now
-        embed_rows([episode], episode_text)
+        vectors = vectors_of([episode], episode_text)
         episode.save()
+        store_vectors([episode], vectors)
         return episode
 
 
@@ -209,5 +211,7 @@ def refresh_person_text(person: Person) -> None:
         parts.append(f"{rel.kind}: {rel.target.name}. {rel.note}")
     person.search_text = " ".join(part.strip() for part in parts if part.strip())
     person.updated_at = timezone.now()
-    embed_rows([person], person_text)
-    person.save(update_fields=["search_text", "updated_at", "embedding", "embedded_at"])
+    vectors = vectors_of([person], person_text)
+    with transaction.atomic():
+        person.save(update_fields=["search_text", "updated_at"])
+        store_vectors([person], vectors)

@@ -17,7 +17,7 @@ from engine.models import KeyScope  # noqa: E402
 from memory import services  # noqa: E402
 from memory.embeddings import embed_query, embed_texts, vector_index  # noqa: E402
 from memory.lexical import comparison_key  # noqa: E402
-from memory.models import KnowledgeItem  # noqa: E402
+from memory.models import KnowledgeItem, KnowledgeVector  # noqa: E402
 from memory.search import search_episodes, search_knowledge  # noqa: E402
 from tests.live_server import EngineServer  # noqa: E402
 
@@ -61,20 +61,21 @@ def test_a_fact_written_after_the_index_was_loaded_is_found_by_meaning(embedding
 def test_the_index_grows_past_its_first_block_and_keeps_every_row(embeddings_on):
     now = timezone.now()
     rng = numpy.random.default_rng(1)
-    rows = []
-    for n in range(1500):
+    rows = KnowledgeItem.objects.bulk_create(
+        KnowledgeItem(subject=f"filler {n}", subject_key=f"filler {n}", content=f"filler {n}", content_key=f"filler {n}")
+        for n in range(1500)
+    )
+    vectors = []
+    for row in rows:
         noise = rng.standard_normal(384).astype(numpy.float32)
-        rows.append(KnowledgeItem(
-            subject=f"filler {n}", subject_key=f"filler {n}", content=f"filler {n}", content_key=f"filler {n}",
-            embedding=(noise / numpy.linalg.norm(noise)).tobytes(), embedded_at=now,
-        ))
-    KnowledgeItem.objects.bulk_create(rows)
+        vectors.append(KnowledgeVector(row=row, vector=(noise / numpy.linalg.norm(noise)).tobytes(), embedded_at=now))
+    KnowledgeVector.objects.bulk_create(vectors)
     search_knowledge("favourite hot drink", limit=5)  # loads the 1500 rows: the matrix has grown once
     needle = KnowledgeItem.objects.create(
         subject="coffee", subject_key=comparison_key("coffee"), content="likes espresso",
-        content_key=comparison_key("likes espresso"), embedding=embed_texts(["coffee: likes espresso"])[0],
-        embedded_at=timezone.now(),
+        content_key=comparison_key("likes espresso"),
     )
+    KnowledgeVector.objects.create(row=needle, vector=embed_texts(["coffee: likes espresso"])[0], embedded_at=timezone.now())
     assert [hit.item.id for hit in search_knowledge("favourite hot drink", limit=1)] == [needle.id]
     assert vector_index(KnowledgeItem).snapshot().count == 1501
 
