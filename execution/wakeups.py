@@ -9,6 +9,8 @@ The same listener carries control messages (cancel a run) between workers.
 """
 
 import logging
+import os
+import socket
 from collections import defaultdict, deque
 from collections.abc import Callable
 
@@ -27,6 +29,7 @@ _subscriptions: dict[str, set["Subscription"]] = defaultdict(set)
 _control_handlers: list[Callable[[str], None]] = []
 _listener: gevent.Greenlet | None = None
 INBOX_LIMIT = 5000
+MARK_END = "|"  # between the sending process's mark and the payload of a NOTIFY
 
 
 class Subscription:
@@ -93,11 +96,28 @@ def wake_everyone() -> None:
 
 
 def notify_in_transaction(channel: str, *payloads: str) -> None:
-    """Tells the other workers, at commit, in one statement. A no-op on SQLite (one worker)."""
+    """Tells the other workers, at commit, in one statement. A no-op on SQLite (one worker).
+    Each payload carries this process's mark, so its own listener can pass over it."""
     if settings.DATABASE_IS_POSTGRES and payloads:
+        origin = _process_mark()
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {', '.join(['pg_notify(%s, %s)'] * len(payloads))}",
-                           [value for payload in payloads for value in (channel, payload)])
+                           [value for payload in payloads for value in (channel, f"{origin}{MARK_END}{payload}")])
+
+
+def _process_mark() -> str:
+    return f"{os.getpid()}@{socket.gethostname()}"  # read each time: gunicorn forks workers after import
+
+
+def on_notice(channel: str, marked_payload: str) -> None:
+    """A NOTIFY came in. Events appended by this very process were handed to its readers at
+    commit already: waking them again would only make every stream read the log for nothing."""
+    origin, _, payload = marked_payload.partition(MARK_END)
+    if channel == EVENTS_CHANNEL:
+        if origin != _process_mark():
+            wake(payload)
+    else:
+        dispatch_control(payload)
 
 
 def on_control(handler: Callable[[str], None]) -> None:
@@ -140,10 +160,7 @@ def _listen_forever() -> None:
                 wake_everyone()
                 while True:
                     for notice in listening.notifies(timeout=5):
-                        if notice.channel == EVENTS_CHANNEL:
-                            wake(notice.payload)
-                        else:
-                            dispatch_control(notice.payload)
+                        on_notice(notice.channel, notice.payload)
         except Exception:  # the listener must outlive any failure, or cross-worker wake-ups stop
             logger.warning("event listener failed; reconnecting in %.1fs", backoff, exc_info=True)
             gevent.sleep(backoff)

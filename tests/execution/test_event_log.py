@@ -52,3 +52,13 @@ def test_an_urgent_event_is_written_at_the_next_switch_while_deltas_coalesce():
         switches += 1
     assert not writer.queue and switches <= 2
     assert [event.type for event in read_events(after_id=0)] == ["thread_lifecycle", "text_delta", "content_block_stop"]
+
+
+def test_a_worker_is_woken_by_other_workers_notices_not_by_its_own():
+    from execution import wakeups
+
+    with wakeups.Subscription("noticed") as subscription:
+        wakeups.on_notice(wakeups.EVENTS_CHANNEL, f"{wakeups._process_mark()}{wakeups.MARK_END}noticed")
+        assert not subscription.signal.is_set()  # its own append handed the events over already
+        wakeups.on_notice(wakeups.EVENTS_CHANNEL, f"4242@elsewhere{wakeups.MARK_END}noticed")
+        assert subscription.signal.is_set() and subscription.take() == ([], True)
