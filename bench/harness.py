@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
@@ -23,8 +24,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def scratch_postgres(url: str) -> tuple[str, callable]:
+    """A new, empty database on the PostgreSQL server of `url`, and the function that drops it:
+    a bench must not read what earlier runs left (episodes, events) in a shared database."""
+    import psycopg
+
+    name = f"engine_bench_{os.getpid()}_{free_port()}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+
+    def drop() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}")), drop
+
+
 class BenchServer:
-    """gunicorn + gevent on a fresh database (SQLite in a temp dir, or DATABASE_URL if set)."""
+    """gunicorn + gevent on a fresh database: SQLite in a temp dir, or a scratch database on the
+    PostgreSQL server of DATABASE_URL (unless `env` names the database, to share another's)."""
 
     def __init__(self, *, workers: int = 1, env: dict | None = None):
         self.data_dir = Path(tempfile.mkdtemp(prefix="engine-bench-"))
@@ -40,6 +58,9 @@ class BenchServer:
             "ENGINE_THROTTLE_RATE": "1000000/min",
             **(env or {}),
         }
+        self.drop_database = lambda: None
+        if self.env.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")) and "DATABASE_URL" not in (env or {}):
+            self.env["DATABASE_URL"], self.drop_database = scratch_postgres(self.env["DATABASE_URL"])
         self.process = None
 
     def manage(self, *args: str) -> str:
@@ -70,6 +91,7 @@ class BenchServer:
             self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
+        self.drop_database()
 
 
 def percentile(samples: list[float], fraction: float) -> float:

@@ -49,7 +49,8 @@ def main() -> None:
     args = parser.parse_args()
     postgres = os.environ.get("DATABASE_URL", "").startswith("postgres")
     with BenchServer() as first:
-        second = BenchServer(env={"ENGINE_DATA_DIR": str(first.data_dir)}) if postgres else None
+        shared = {"ENGINE_DATA_DIR": str(first.data_dir), "DATABASE_URL": first.env["DATABASE_URL"]}
+        second = BenchServer(env=shared) if postgres else None
         if second:
             second.__enter__(migrate=False)
         answering = second or first
