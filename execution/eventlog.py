@@ -111,7 +111,10 @@ def _number_events(cursor, batches: list[RunBatch]) -> None:
     on by its events in this write (a hundred streaming turns share one write)."""
     counts: dict[int, int] = {}
     for batch in batches:
-        counts[batch.task.pk] = counts.get(batch.task.pk, 0) + len(batch.events)
+        if batch.events:
+            counts[batch.task.pk] = counts.get(batch.task.pk, 0) + len(batch.events)
+    if not counts:  # a write that only changes runs
+        return
     rows = " UNION ALL ".join(["SELECT %s AS id, %s AS n"] * len(counts))
     cursor.execute(
         f"UPDATE {Task._meta.db_table} SET last_seq = last_seq + counts.n FROM ({rows}) AS counts "

@@ -62,3 +62,12 @@ def test_a_worker_is_woken_by_other_workers_notices_not_by_its_own():
         assert not subscription.signal.is_set()  # its own append handed the events over already
         wakeups.on_notice(wakeups.EVENTS_CHANNEL, f"4242@elsewhere{wakeups.MARK_END}noticed")
         assert subscription.signal.is_set() and subscription.take() == ([], True)
+
+
+def test_a_write_without_events_still_changes_its_run():
+    task = Task.objects.create(task_id="quiet", last_seq=3)
+    run = Run.objects.create(task=task, status=RunStatus.WAITING)  # open, but no watchdog closes a waiting run
+    append_batches([])
+    append_batches([RunBatch(task=task, run_id=run.id, events=[], run_update={"error_message": "noted"})])
+    assert Run.objects.get(pk=run.pk).error_message == "noted"
+    assert Task.objects.get(pk=task.pk).last_seq == 3 and read_events(after_id=0) == []
