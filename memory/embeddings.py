@@ -137,7 +137,8 @@ def _query_encoder():
 
 def vectors_of(rows: list[SearchableRow], text_of) -> list[bytes]:
     """Each row's vector (`text_of(row)` embedded), or [] when embeddings are off. No database
-    access: writers call it before they write, so no lock is held while the model runs."""
+    access: writers call it before their transaction, so no lock (on SQLite, the database's
+    write lock, which the event log needs too) is held while the model runs."""
     if not rows or not embeddings_enabled():
         return []
     return embed_texts([text_of(row) for row in rows])
@@ -247,9 +248,6 @@ class VectorIndex:
         with self._lock:
             self._refresh()
             return VectorSnapshot(self._matrix, self._ids, len(self._ids))
-
-    def nearest(self, query_vector: bytes, *, limit: int) -> list[str]:
-        return self.snapshot().nearest(query_vector, limit=limit)
 
 
 _indexes: dict[type, VectorIndex] = {}

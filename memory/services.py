@@ -70,16 +70,18 @@ def remember_fact(
     _require(kind in KnowledgeKind.values, "kind", f"kind must be one of {', '.join(KnowledgeKind.values)}.")
     _require(0.0 <= confidence <= 1.0, "confidence", "confidence must be between 0 and 1.")
     provenance = dict(provenance or {})
+    # Embedded before the transaction (unused when the fact merges), so no lock waits on the model.
+    vectors = vectors_of([KnowledgeItem(subject=subject, content=content)], knowledge_text)
     try:
         with transaction.atomic():
-            return _remember_fact_locked(subject, content, kind, source, confidence, provenance)
+            return _remember_fact_locked(subject, content, kind, source, confidence, provenance, vectors)
     except IntegrityError:
         # A concurrent writer added the same subject's current value first; decide again against it.
         with transaction.atomic():
-            return _remember_fact_locked(subject, content, kind, source, confidence, provenance)
+            return _remember_fact_locked(subject, content, kind, source, confidence, provenance, vectors)
 
 
-def _remember_fact_locked(subject, content, kind, source, confidence, provenance) -> tuple[KnowledgeItem, str]:
+def _remember_fact_locked(subject, content, kind, source, confidence, provenance, vectors) -> tuple[KnowledgeItem, str]:
     now = timezone.now()
     subject_key, content_key = comparison_key(subject), comparison_key(content, drop_articles=True)
     current = KnowledgeItem.objects.select_for_update().filter(valid_until__isnull=True)
@@ -98,7 +100,6 @@ def _remember_fact_locked(subject, content, kind, source, confidence, provenance
         source=source, confidence=confidence, valid_from=now, provenance=provenance, created_at=now, updated_at=now,
         episode_id=episode_id if episode_id and Episode.objects.filter(id=episode_id).exists() else None,
     )
-    vectors = vectors_of([item], knowledge_text)
     if previous is not None:
         previous.valid_until, previous.updated_at = now, now
         previous.save(update_fields=["valid_until", "updated_at"])
@@ -137,6 +138,7 @@ def record_episode(
     _require(bool(summary), "summary", "An episode needs a summary.")
     _require(outcome in EpisodeOutcome.values, "outcome", f"outcome must be one of {', '.join(EpisodeOutcome.values)}.")
     now = timezone.now()
+    vectors = vectors_of([Episode(summary=summary)], episode_text)  # before the transaction: no lock waits on the model
     with transaction.atomic():
         episode = Episode.objects.select_for_update().filter(task_id=task_id, run_id=run_id).first()
         if episode is None:
@@ -144,7 +146,6 @@ def record_episode(
         episode.summary, episode.outcome = summary, outcome
         episode.occurred_at = occurred_at or episode.occurred_at or now
         episode.updated_at = now
-        vectors = vectors_of([episode], episode_text)
         episode.save()
         store_vectors([episode], vectors)
         return episode
