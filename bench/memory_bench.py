@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import describe_ms, percentile  # noqa: E402
+from bench.harness import describe_ms, percentile, scratch_postgres  # noqa: E402
 
 NOUNS = (
     "garden piano budget kitchen python football novel tax bicycle camera holiday invoice printer laptop podcast "
@@ -71,25 +71,23 @@ def scratch_database(reuse: str | None = None) -> tuple[str, callable]:
     reused one)."""
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):
+        if not reuse:
+            scratch, drop_database = scratch_postgres(url)
+
+            def drop() -> None:
+                from django.db import connections
+
+                connections.close_all()
+                drop_database()
+
+            return scratch, drop
         import psycopg
 
-        name = f"engine_memory_bench_{reuse or os.getpid()}"
+        name = f"engine_memory_bench_{reuse}"
         with psycopg.connect(url, autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-            if not (reuse and exists):
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
                 conn.execute(f"CREATE DATABASE {name}")
-        parts = urlsplit(url)
-
-        def drop() -> None:
-            if reuse:
-                return
-            from django.db import connections
-
-            connections.close_all()
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-        return urlunsplit(parts._replace(path=f"/{name}")), drop
+        return urlunsplit(urlsplit(url)._replace(path=f"/{name}")), lambda: None
     if reuse:
         return f"sqlite:///{Path(tempfile.gettempdir()) / f'engine-memory-bench-{reuse}.sqlite3'}", lambda: None
     path = Path(tempfile.mkdtemp(prefix="engine-memory-bench-")) / "bench.sqlite3"
