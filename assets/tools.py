@@ -9,7 +9,8 @@ from django.conf import settings
 
 from assets import mcp
 from assets.errors import MCP_CALL_ERRORS, ConnectionNeedsReauth
-from assets.models import Connection, ConnectionStatus
+from assets.models import Connection, ConnectionStatus, McpServer
+from engine.db import fetch_instances
 from execution.tools import Tool, ToolContext, ToolError, register_provider
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,11 @@ NAME_LIMIT = 64  # what model providers accept for a tool name
 
 def connected_tools() -> list[Tool]:
     tools = []
-    for connection in Connection.objects.filter(status=ConnectionStatus.CONNECTED).select_related("server"):
+    # Every turn lists its tools: with no server connected, that is one plain statement (engine.db).
+    connected = fetch_instances(Connection, None, "status = %s", [ConnectionStatus.CONNECTED], tail="ORDER BY created_at")
+    servers = McpServer.objects.in_bulk({connection.server_id for connection in connected}) if connected else {}
+    for connection in connected:
+        connection.server = servers[connection.server_id]
         try:
             listed = mcp.list_tools(connection.ref_id)
         except MCP_CALL_ERRORS as unreachable:

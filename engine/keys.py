@@ -11,10 +11,11 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from engine.db import fetch_instances
 from engine.errors import InvalidKey, KeyExpired, KeyRevoked, NotFound
 from engine.models import ApiKey, KeyScope
 
@@ -106,25 +107,12 @@ def authenticate_key(raw_key: str) -> ApiKey:
 
 
 _LOOKUP_FIELDS = ["id", "prefix", "key_hash", "name", "scope", "last_used_at", "expires_at", "revoked_at"]
-_DATETIME_FIELDS = {"last_used_at", "expires_at", "revoked_at"}
 
 
 def _find_by_prefix(prefix: str) -> ApiKey | None:
-    """The lookup every request makes. A plain cursor: compiling the ORM query would cost more
-    than the rest of authentication (bench/http_bench.py)."""
-    table = connection.ops.quote_name(ApiKey._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(_LOOKUP_FIELDS)} FROM {table} WHERE prefix = %s", [prefix])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    # The ORM's own converter (SQLite stores datetimes as text; PostgreSQL needs none).
-    convert = getattr(connection.ops, "convert_datetimefield_value", None)
-    values = [
-        convert(value, None, connection) if convert and name in _DATETIME_FIELDS else value
-        for name, value in zip(_LOOKUP_FIELDS, row)
-    ]
-    return ApiKey.from_db(connection.alias, _LOOKUP_FIELDS, values)
+    """The lookup every request makes, as one plain statement (engine.db)."""
+    found = fetch_instances(ApiKey, _LOOKUP_FIELDS, "prefix = %s", [prefix])
+    return found[0] if found else None
 
 
 def _prefix_of(raw_key: str) -> str | None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from engine.db import fetch_instances
 from execution import selectors
 from execution.llm import ChatModel, ModelRequest, TextDelta, Usage, estimate_tokens
 from execution.models import Compaction, Message, MessageRole, Run, Task
@@ -33,7 +34,8 @@ class Thread:
 
 
 def load_thread(task: Task) -> Thread:
-    compaction = Compaction.objects.filter(task=task).first()
+    latest = fetch_instances(Compaction, None, "task_id = %s", [task.pk], tail="ORDER BY up_to_position DESC LIMIT 1")
+    compaction = latest[0] if latest else None
     messages = selectors.conversation(task)
     if compaction:
         messages = [m for m in messages if m.position > compaction.up_to_position]

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from django.conf import settings
 from django.db import connection, transaction
 
+from engine.db import update_rows
 from execution import wakeups
 from execution.models import FINISHED_STATUSES, Event, Run, Task
 
@@ -96,7 +97,8 @@ def append_batches(batches: list[RunBatch]) -> None:
                 ids.update({(task_pk, seq): event_id for event_id, task_pk, seq in cursor.fetchall()})
         for batch in batches:
             if batch.run_update:  # never reopens a run that was closed elsewhere (e.g. reaped as lost)
-                Run.objects.filter(pk=batch.run_id).exclude(status__in=FINISHED_STATUSES).update(**batch.run_update)
+                update_rows(Run, batch.run_update, f"id = %s AND status NOT IN ({', '.join(['%s'] * len(FINISHED_STATUSES))})",
+                            [batch.run_id, *FINISHED_STATUSES])
         wakeups.notify_in_transaction(wakeups.EVENTS_CHANNEL, *{batch.task.task_id: None for batch in batches})
     for batch, datas in zip(batches, encoded):
         stored = [

@@ -1,12 +1,17 @@
-"""Reads that several modules share."""
+"""Reads that several modules share. The ones on every turn's path are plain statements
+(engine.db): compiling the ORM query would cost more than running it."""
 
+from django.db import connection
+
+from engine.db import fetch_instances
 from execution.models import ACTIVE_STATUSES, Message, Run, RunStatus, Task
 
 LIVE_STATUSES = [*ACTIVE_STATUSES, RunStatus.QUEUED]
 
 
 def run_is_finished(run_id: str) -> bool:
-    return not Run.objects.filter(id=run_id, status__in=LIVE_STATUSES).exists()
+    return not fetch_instances(Run, ["id"], f"id = %s AND status IN ({', '.join(['%s'] * len(LIVE_STATUSES))})",
+                               [run_id, *LIVE_STATUSES])
 
 
 def has_live_run(task_id: str | None) -> bool:
@@ -23,16 +28,21 @@ def active_run(task: Task) -> Run | None:
 
 def conversation(task: Task, *, up_to_position: int | None = None) -> list[Message]:
     """The thread as the model sees it: messages not superseded, in order."""
-    messages = Message.objects.filter(task=task, superseded=False)
+    where, params = "task_id = %s AND superseded = %s", [task.pk, False]
     if up_to_position is not None:
-        messages = messages.filter(position__lte=up_to_position)
-    return list(messages.order_by("position"))
+        where, params = f"{where} AND position <= %s", [*params, up_to_position]
+    return fetch_instances(Message, None, where, params, tail="ORDER BY position")
 
 
 def next_position(task: Task) -> int:
-    last = Message.objects.filter(task=task).order_by("-position").values_list("position", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MAX(position) FROM {Message._meta.db_table} WHERE task_id = %s", [task.pk])
+        last = cursor.fetchone()[0]
     return 0 if last is None else last + 1
 
 
 def task_last_seq(task_id: str) -> int:
-    return Task.objects.filter(task_id=task_id).values_list("last_seq", flat=True).first() or 0
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT last_seq FROM {Task._meta.db_table} WHERE task_id = %s", [task_id])
+        row = cursor.fetchone()
+    return row[0] if row else 0

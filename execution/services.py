@@ -7,6 +7,7 @@ import gevent
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from engine.db import fetch_instances, insert_instance
 from execution import runner, selectors, wakeups
 from execution.eventlog import append_now, iso_now
 from execution.errors import MessageNotFound, NoActiveRun, TaskBusy, TaskNotFound
@@ -42,29 +43,44 @@ def start_run(turn: TurnRequest) -> Run:
 
     Raises TaskBusy when a turn is active on the task (unless `turn.queue`: then the run waits
     as `queued` and starts when the active one ends), MessageNotFound for an edit or retry of a
-    message that is not a live user message of this task. Nothing is written when it raises."""
-    task, _ = Task.objects.get_or_create(task_id=turn.task_id)
+    message that is not a live user message of this task. Nothing is written when it raises.
+    Every request of a turn passes here, so its statements are plain ones (engine.db)."""
+    task = _task_named(turn.task_id)
     _check_target(task, turn.edit_message_id or turn.retry_message_id)
     # The message this turn answers: the retried one, or the new one it is about to write.
     options = {**turn.options(), "message_id": turn.retry_message_id or new_message_id()}
-    run = Run(task=task, status=RunStatus.RUNNING, options=options, started_at=timezone.now(),
-              heartbeat_at=timezone.now(), worker=runner.worker_id())
-    try:
-        with transaction.atomic():
-            run.save()
-    except IntegrityError:
+    now = timezone.now()
+    run = Run(task=task, status=RunStatus.RUNNING, options=options, started_at=now, heartbeat_at=now,
+              worker=runner.worker_id())
+    # The database enforces the busy rule (one active run per task): a second one is skipped.
+    if not insert_instance(run, skip_conflicts=True):
         active = selectors.active_run(task)
         if not turn.queue:
             raise TaskBusy(f"Task {task.task_id} is busy with run {active.id if active else '?'}; "
                            "wait for it, cancel it, or send queue=true.", active_run_id=active and active.id)
         run.status, run.started_at, run.heartbeat_at, run.worker = RunStatus.QUEUED, None, None, ""
-        run.save()
+        insert_instance(run)
         # The active turn may end before this commits and find no queued run: look again after.
         transaction.on_commit(lambda: promote_next_queued(task))
         return run
     _record_user_turn(run)
     transaction.on_commit(lambda: runner.launch(run))
     return run
+
+
+_TASK_FIELDS = ["id", "task_id", "last_seq"]
+
+
+def _task_named(task_id: str) -> Task:
+    """The task of that id, created if it is new (by a concurrent request too: it is one row)."""
+    for _ in range(2):
+        found = fetch_instances(Task, _TASK_FIELDS, "task_id = %s", [task_id])
+        if found:
+            return found[0]
+        task = Task(task_id=task_id)
+        if insert_instance(task, skip_conflicts=True):
+            return task
+    raise AssertionError(f"task {task_id!r} neither found nor created")
 
 
 def _check_target(task: Task, message_id: str | None) -> None:
@@ -89,17 +105,21 @@ def _record_user_turn(run: Run) -> None:
         later.update(superseded=True)
     if not options.get("retry_message_id"):
         content = [{"type": "text", "text": options["message"]}, *options.get("media", [])]
-        Message.objects.create(
+        insert_instance(Message(
             id=options["message_id"], task=task, run=run, role=MessageRole.USER, content=content,
             position=selectors.next_position(task),
-        )
+        ))
 
 
 def promote_next_queued(task: Task) -> None:
-    """Starts the oldest queued run of the task, if any, now that none is active."""
-    next_run = Run.objects.filter(task=task, status=RunStatus.QUEUED).order_by("created_at").first()
-    if next_run is None:
+    """Starts the oldest queued run of the task, if any, now that none is active. Every turn
+    asks this as it ends, so the question is one plain statement."""
+    queued = fetch_instances(Run, None, "task_id = %s AND status = %s", [task.pk, RunStatus.QUEUED],
+                             tail="ORDER BY created_at LIMIT 1")
+    if not queued:
         return
+    next_run = queued[0]
+    next_run.task = task
     try:
         with transaction.atomic():
             claimed = Run.objects.filter(pk=next_run.pk, status=RunStatus.QUEUED).update(

@@ -8,7 +8,7 @@ import gevent
 from django.conf import settings
 from django.utils import timezone
 
-from engine.db import release_connection
+from engine.db import insert_instance, release_connection
 from execution import compaction, context, selectors
 from execution.appender import EventLogUnavailable, EventWriter
 from execution.errors import Paused, RunCancelled, RunFailed, WorkerStopping
@@ -213,7 +213,7 @@ class Turn(TurnTools):
         if self.next_position is None:
             self.next_position = selectors.next_position(self.run.task)
         # While this run is active it is the only writer of the task's messages (the busy rule).
-        Message.objects.create(task=self.run.task, run=self.run, role=role, content=content, position=self.next_position)
+        insert_instance(Message(task=self.run.task, run=self.run, role=role, content=content, position=self.next_position))
         self.next_position += 1
         release_connection()
         self.partial_blocks = []

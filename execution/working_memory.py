@@ -4,12 +4,15 @@
 from django.conf import settings
 from django.db import transaction
 
+from engine.db import fetch_instances
 from execution.models import Task, WorkingMemory
 from execution.tools import Tool, ToolContext, ToolError, register
 
 
 def read_working_memory(task: Task) -> str:
-    return WorkingMemory.objects.filter(task=task).values_list("content", flat=True).first() or ""
+    """Read at the start of every turn: one plain statement (engine.db)."""
+    found = fetch_instances(WorkingMemory, ["content"], "task_id = %s", [task.pk])
+    return found[0].content if found else ""
 
 
 @transaction.atomic

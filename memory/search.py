@@ -17,6 +17,7 @@ from datetime import datetime
 from django.db import connection, models
 from django.db.models import Prefetch
 
+from engine.db import fetch_instances
 from memory.embeddings import embeddings_enabled, start_nearest, vector_index
 from memory.lexical import (
     EPISODE_INDEX,
@@ -79,9 +80,16 @@ def _ranked_ids(index: TextIndex, model, query: str, limit: int, conditions: Con
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
 
 
-def _hits(queryset, ranked: list[tuple[str, float]]) -> list[Hit]:
-    rows = queryset.in_bulk([row_id for row_id, _ in ranked])
-    return [Hit(rows[row_id], round(score, 6)) for row_id, score in ranked if row_id in rows]
+def _hits(rows: list[models.Model], ranked: list[tuple[str, float]]) -> list[Hit]:
+    by_id = {row.pk: row for row in rows}
+    return [Hit(by_id[row_id], round(score, 6)) for row_id, score in ranked if row_id in by_id]
+
+
+def _rows_of(model, ranked: list[tuple[str, float]]) -> list[models.Model]:
+    """The ranked rows, in one plain statement (every turn's context searches facts and episodes)."""
+    if not ranked:
+        return []
+    return fetch_instances(model, None, f"id IN ({', '.join(['%s'] * len(ranked))})", [row_id for row_id, _ in ranked])
 
 
 def search_knowledge(query: str, limit: int = 20, filters: dict | None = None) -> list[Hit]:
@@ -99,7 +107,7 @@ def search_knowledge(query: str, limit: int = 20, filters: dict | None = None) -
         conditions.add("m.confidence >= %s", filters["min_confidence"])
     conditions.add_time_range("m.valid_from", filters.get("since"), filters.get("until"))
     ranked = _ranked_ids(KNOWLEDGE_INDEX, KnowledgeItem, query, limit, conditions)
-    return _hits(KnowledgeItem.objects.all(), ranked)
+    return _hits(_rows_of(KnowledgeItem, ranked), ranked)
 
 
 def search_episodes(query: str, limit: int = 20, filters: dict | None = None) -> list[Hit]:
@@ -113,7 +121,7 @@ def search_episodes(query: str, limit: int = 20, filters: dict | None = None) ->
         conditions.add("m.task_id = %s", filters["task_id"])
     conditions.add_time_range("m.occurred_at", filters.get("since"), filters.get("until"))
     ranked = _ranked_ids(EPISODE_INDEX, Episode, query, limit, conditions)
-    return _hits(Episode.objects.all(), ranked)
+    return _hits(_rows_of(Episode, ranked), ranked)
 
 
 def search_social(query: str, limit: int = 20, filters: dict | None = None) -> list[Hit]:
@@ -137,4 +145,4 @@ def search_social(query: str, limit: int = 20, filters: dict | None = None) -> l
         Prefetch("incoming", queryset=Relationship.objects.select_related("source", "target")),
         Prefetch("outgoing", queryset=Relationship.objects.select_related("source", "target")),
     )
-    return _hits(people, ranked)
+    return _hits(list(people.filter(pk__in=[row_id for row_id, _ in ranked])), ranked)

@@ -9,6 +9,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from engine.db import insert_instance
 from engine.errors import NotFound, ValidationFailed
 from memory.embeddings import store_vectors, vectors_of
 from memory.lexical import comparison_key
@@ -140,13 +141,16 @@ def record_episode(
     now = timezone.now()
     vectors = vectors_of([Episode(summary=summary)], episode_text)  # before the transaction: no lock waits on the model
     with transaction.atomic():
-        episode = Episode.objects.select_for_update().filter(task_id=task_id, run_id=run_id).first()
-        if episode is None:
-            episode = Episode(task_id=task_id, run_id=run_id, created_at=now)
-        episode.summary, episode.outcome = summary, outcome
-        episode.occurred_at = occurred_at or episode.occurred_at or now
-        episode.updated_at = now
-        episode.save()
+        # Every turn ends here: a new run's episode is one plain INSERT (engine.db); the unique
+        # (task_id, run_id) turns a repeated call into an update of the row already there.
+        episode = Episode(task_id=task_id, run_id=run_id, summary=summary, outcome=outcome,
+                          occurred_at=occurred_at or now, created_at=now, updated_at=now)
+        if not insert_instance(episode, skip_conflicts=True):
+            episode = Episode.objects.select_for_update().get(task_id=task_id, run_id=run_id)
+            episode.summary, episode.outcome = summary, outcome
+            episode.occurred_at = occurred_at or episode.occurred_at
+            episode.updated_at = now
+            episode.save()
         store_vectors([episode], vectors)
         return episode
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
 
+from engine.db import fetch_instances
 from engine.errors import register_error
 from memory.models import SoulOrigin, SoulVersion
 
@@ -77,9 +78,9 @@ def _append_version(*, origin: str, content: dict, note: str = "", template_dige
 
 def current_soul() -> SoulVersion:
     """The latest soul version; on the very first read, version 1 is built from the template."""
-    soul = SoulVersion.objects.order_by("-version").first()
-    if soul is not None:
-        return soul
+    latest = fetch_instances(SoulVersion, None, tail="ORDER BY version DESC LIMIT 1")  # every turn reads it
+    if latest:
+        return latest[0]
     content, digest = read_soul_template()
     try:
         with transaction.atomic():

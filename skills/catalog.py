@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from engine.db import fetch_instances
 from skills.models import SKILL_NAME_PATTERN, CatalogGeneration
 
 logger = logging.getLogger(__name__)
@@ -173,7 +174,9 @@ _loaded: Catalog | None = None
 
 
 def stored_generation() -> int:
-    return CatalogGeneration.objects.filter(id=1).values_list("generation", flat=True).first() or 0
+    """Read by every turn (through its skills listing): one plain statement (engine.db)."""
+    found = fetch_instances(CatalogGeneration, ["generation"], "id = %s", [1])
+    return found[0].generation if found else 0
 
 
 def current_catalog() -> Catalog:

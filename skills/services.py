@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from engine.db import fetch_instances
 from engine.errors import ValidationFailed, register_error
 from skills.catalog import PlatformSkill, current_catalog
 from skills.models import Skill, SkillVersion
@@ -62,7 +63,8 @@ def list_skills() -> list[SkillView]:
     """Platform and custom skills, by name."""
     platform = current_catalog().skills
     views = [_from_platform(skill) for skill in platform.values()]
-    views += [_from_custom(skill) for skill in Skill.objects.exclude(name__in=list(platform))]
+    # Every turn lists the skills: one plain statement (engine.db); a platform skill wins its name.
+    views += [_from_custom(skill) for skill in fetch_instances(Skill) if skill.name not in platform]
     return sorted(views, key=lambda view: view.name)
 
 
