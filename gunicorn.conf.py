@@ -43,6 +43,10 @@ def post_worker_init(worker):
         worker.log.critical("%s", invalid)
         raise SystemExit(3)
 
+    from engine.heap import freeze_startup_heap
+
+    freeze_startup_heap()  # last: what start-up made is never scanned again
+
 
 def worker_exit(server, worker):
     from execution import runner

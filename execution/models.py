@@ -112,8 +112,11 @@ class Event(models.Model):
     task's events; `ts` is epoch milliseconds (the replay `after=` parameter)."""
 
     id = models.BigAutoField(primary_key=True)
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    # No index of their own: every token of every turn is a row here, and each index costs its
+    # insert (the run's, keyed by a random string, doubled it). `task` leads the indexes below;
+    # the purge finds old events by `ts`.
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events", db_index=False)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events", db_index=False)
     seq = models.PositiveBigIntegerField()
     ts = models.BigIntegerField()
     type = models.CharField(max_length=32)

@@ -8,6 +8,7 @@ events past their TTL now and then.
 """
 
 import logging
+import math
 import os
 import time
 from datetime import timedelta
@@ -117,7 +118,10 @@ def purge_expired_events() -> int:
     now = timezone.now()
     ended_before = now - timedelta(seconds=settings.CHANNEL_STATE_TTL_ACTIVE)
     waiting_since_ms = now_ms() - settings.CHANNEL_STATE_TTL_HITL * 1000
-    expired = Event.objects.filter(
+    # Every expired event is older than the later of the two cut-offs: that bound lets the `ts`
+    # index find the candidates (events have no index by run).
+    latest_cutoff_ms = max(math.ceil(ended_before.timestamp() * 1000), waiting_since_ms)
+    expired = Event.objects.filter(ts__lte=latest_cutoff_ms).filter(
         Q(run__status__in=[RunStatus.COMPLETED, RunStatus.ERRORED, RunStatus.CANCELLED], run__ended_at__lt=ended_before)
         | Q(run__status=RunStatus.WAITING, ts__lt=waiting_since_ms)
     )

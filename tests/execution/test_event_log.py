@@ -71,3 +71,14 @@ def test_a_write_without_events_still_changes_its_run():
     append_batches([RunBatch(task=task, run_id=run.id, events=[], run_update={"error_message": "noted"})])
     assert Run.objects.get(pk=run.pk).error_message == "noted"
     assert Task.objects.get(pk=task.pk).last_seq == 3 and read_events(after_id=0) == []
+
+
+def test_events_carry_no_index_by_run_or_by_task_alone(db):
+    """Every token is a row: an index of the run's random id doubled the cost of each insert."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, "execution_event")
+    indexed = {tuple(c["columns"]) for c in constraints.values() if c["index"] or c["unique"]}
+    assert ("run_id",) not in indexed and ("task_id",) not in indexed
+    assert {("task_id", "seq"), ("task_id", "id"), ("ts",)} <= indexed
