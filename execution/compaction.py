@@ -11,6 +11,7 @@ from engine.db import fetch_instances
 from execution import selectors
 from execution.llm import ChatModel, ModelRequest, TextDelta, Usage, estimate_tokens
 from execution.models import Compaction, Message, MessageRole, Run, Task
+from execution.services import user_content
 
 SUMMARY_PROMPT = (
     "Summarise the conversation below for your own later use: the user's goals, facts and "
@@ -40,6 +41,14 @@ def load_thread(task: Task) -> Thread:
     if compaction:
         messages = [m for m in messages if m.position > compaction.up_to_position]
     return Thread(compaction, messages)
+
+
+def opening_thread(run: Run) -> Thread:
+    """The thread of a turn that opened its task: the user message it wrote, nothing before."""
+    options = run.options
+    message = Message(id=options["message_id"], task=run.task, run=run, role=MessageRole.USER,
+                      content=user_content(options), position=0)
+    return Thread(None, [message])
 
 
 def context_tokens(system: str, history: list[dict]) -> int:

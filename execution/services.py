@@ -45,10 +45,11 @@ def start_run(turn: TurnRequest) -> Run:
     as `queued` and starts when the active one ends), MessageNotFound for an edit or retry of a
     message that is not a live user message of this task. Nothing is written when it raises.
     Every request of a turn passes here, so its statements are plain ones (engine.db)."""
-    task = _task_named(turn.task_id)
+    task, created = _task_named(turn.task_id)
     _check_target(task, turn.edit_message_id or turn.retry_message_id)
     # The message this turn answers: the retried one, or the new one it is about to write.
-    options = {**turn.options(), "message_id": turn.retry_message_id or new_message_id()}
+    # `opens_task`: the thread is that one message, so the turn need not read it back.
+    options = {**turn.options(), "message_id": turn.retry_message_id or new_message_id(), "opens_task": created}
     now = timezone.now()
     run = Run(task=task, status=RunStatus.RUNNING, options=options, started_at=now, heartbeat_at=now,
               worker=runner.worker_id())
@@ -71,15 +72,15 @@ def start_run(turn: TurnRequest) -> Run:
 _TASK_FIELDS = ["id", "task_id", "last_seq"]
 
 
-def _task_named(task_id: str) -> Task:
-    """The task of that id, created if it is new (by a concurrent request too: it is one row)."""
+def _task_named(task_id: str) -> tuple[Task, bool]:
+    """The task of that id, and whether this call created it (a concurrent request may have)."""
     for _ in range(2):
         found = fetch_instances(Task, _TASK_FIELDS, "task_id = %s", [task_id])
         if found:
-            return found[0]
+            return found[0], False
         task = Task(task_id=task_id)
         if insert_instance(task, skip_conflicts=True):
-            return task
+            return task, True
     raise AssertionError(f"task {task_id!r} neither found nor created")
 
 
@@ -104,11 +105,15 @@ def _record_user_turn(run: Run) -> None:
             later = Message.objects.filter(task=task, position__gte=target.position)
         later.update(superseded=True)
     if not options.get("retry_message_id"):
-        content = [{"type": "text", "text": options["message"]}, *options.get("media", [])]
         insert_instance(Message(
-            id=options["message_id"], task=task, run=run, role=MessageRole.USER, content=content,
-            position=selectors.next_position(task),
+            id=options["message_id"], task=task, run=run, role=MessageRole.USER, content=user_content(options),
+            position=0 if options.get("opens_task") else selectors.next_position(task),
         ))
+
+
+def user_content(options: dict) -> list[dict]:
+    """The content blocks of the user message a turn's options describe."""
+    return [{"type": "text", "text": options["message"]}, *options.get("media", [])]
 
 
 def promote_next_queued(task: Task) -> None:

@@ -42,7 +42,9 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
     `thread_lifecycle`; otherwise it ends once `still_live()` is false and the log is drained.
     Liveness is only asked when nothing new came or a turn has just closed."""
     with Subscription(start.task_id) as subscription:
-        yield f"retry: {RECONNECT_DELAY_MS}\n\n".encode()
+        # The reconnect delay goes out with the first events or heartbeat: a write of its own
+        # would come before the turn even starts (a socket write costs 60-120 us here).
+        preamble = f"retry: {RECONNECT_DELAY_MS}\n\n".encode()
         reader = _LogReader(start, subscription)
         # A turn launched by this very request has written nothing yet: wait for its first events.
         just_launched = start.known_seq is not None
@@ -52,7 +54,8 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
             if events:
                 end = next((i for i, e in enumerate(events) if start.run_id and _ends_run(e, start.run_id)), None)
                 # One write per batch: a burst of deltas costs one send, not one per token.
-                yield b"".join(eventlog.encode_event(e) for e in events[: None if end is None else end + 1])
+                yield preamble + b"".join(eventlog.encode_event(e) for e in events[: None if end is None else end + 1])
+                preamble = b""
                 if end is not None:
                     return
             if reader.more_in_log:
@@ -62,11 +65,12 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
             elif not events or any(_closes_a_turn(event) for event in events):
                 if not still_live():
                     # Whatever was appended between our read and the check comes last.
-                    yield b"".join(eventlog.encode_event(e) for e in reader.read_log())
+                    yield preamble + b"".join(eventlog.encode_event(e) for e in reader.read_log())
                     return
             release_connection()  # never wait holding a pooled connection
             if not subscription.signal.wait(timeout=settings.ENGINE_HEARTBEAT_SECONDS):
-                yield eventlog.encode_heartbeat(task_id=start.task_id, run_id=start.run_id)
+                yield preamble + eventlog.encode_heartbeat(task_id=start.task_id, run_id=start.run_id)
+                preamble = b""
 
 
 class _LogReader:

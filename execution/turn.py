@@ -45,7 +45,9 @@ class Turn(TurnTools):
         self.first_token_sent = False
         self.message_text = ""
         self.remembered = ""
-        self.working_memory = read_working_memory(run.task)
+        # A turn that opens its task knows its thread (the one message) and has no working memory.
+        self.opens_task = not resuming and bool(run.options.get("opens_task"))
+        self.working_memory = "" if self.opens_task else read_working_memory(run.task)
         self._tool_specs: list | None = None
         self._skills: str | None = None
         self.next_position: int | None = None
@@ -109,7 +111,7 @@ class Turn(TurnTools):
 
     def load_history(self) -> list[dict]:
         """The thread as the model will see it, compacted first when it is over budget."""
-        thread = compaction.load_thread(self.run.task)
+        thread = compaction.opening_thread(self.run) if self.opens_task else compaction.load_thread(self.run.task)
         self.message_text = _latest_user_text(thread.history())
         self.remembered = context.remembered_for(self.message_text)
         thread, made, usage = compaction.compact(

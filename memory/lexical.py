@@ -211,14 +211,22 @@ def _ranked_ids(
         f"SELECT rowid, rank FROM {index.fts_table} WHERE {index.fts_table} MATCH %s "
         f"AND rank MATCH 'bm25({weights})' ORDER BY rank"
     )
+    # A last row (id NULL) counts the matches ranked: when that is below the depth, every match
+    # was ranked, and too few ids only means too few rows match (the common case: one statement).
     sql = (
-        f"SELECT m.id FROM ({ranked} LIMIT %s) hits JOIN {index.table} m ON m.fts_rowid = hits.rowid "
-        f"WHERE 1 = 1{conditions} ORDER BY hits.rank, m.id LIMIT %s"
+        f"WITH hits AS ({ranked} LIMIT %s) SELECT * FROM (SELECT m.id, hits.rank FROM hits "
+        f"JOIN {index.table} m ON m.fts_rowid = hits.rowid WHERE 1 = 1{conditions} ORDER BY hits.rank, m.id LIMIT %s) "
+        "UNION ALL SELECT NULL, COUNT(*) FROM hits"
     )
     expression, depth = fts5_expression(parsed), max((limit + len(excluding)) * 5, 100)
-    ids = _fetch_ids(sql, [expression, depth, *params, limit])
-    if len(ids) < limit:
-        ids = _fetch_ids(sql.replace(" LIMIT %s) hits", ") hits"), [expression, *params, limit])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [expression, depth, *params, limit])
+        rows = cursor.fetchall()
+    ranked_matches = next(rank for row_id, rank in rows if row_id is None)
+    ids = [row_id for row_id, _ in sorted((row for row in rows if row[0] is not None), key=lambda row: (row[1], row[0]))]
+    if len(ids) < limit and ranked_matches >= depth:
+        everything = sql.replace(" LIMIT %s) SELECT", ") SELECT").replace(" UNION ALL SELECT NULL, COUNT(*) FROM hits", "")
+        ids = _fetch_ids(everything, [expression, *params, limit])
     return ids
 
 

@@ -1,5 +1,6 @@
 """POST /execute through the real gunicorn+gevent server."""
 
+import base64
 import uuid
 
 import pytest
@@ -71,6 +72,17 @@ def test_a_turn_with_a_tool_call_streams_every_step_in_order(engine_server, key)
     assert run.usage["output_tokens"] == sum(u["output_tokens"] for u in usage)
 
 
+def test_the_reconnect_delay_arrives_in_the_same_write_as_the_first_events(engine_server, key):
+    response = requests.post(
+        f"{engine_server.url}/execute", json={"message": "hello", "task_id": task(), "direct": True},
+        headers={"X-Engine-Key": key}, stream=True, timeout=30,
+    )
+    first_chunk = next(response.raw.stream(65536, decode_content=False))  # one chunk as the server wrote it
+    response.close()
+    assert first_chunk.startswith(b"retry: 2000\n\nid: ")
+    assert b"event: thread_lifecycle" in first_chunk
+
+
 def test_the_offline_model_says_what_it_is_and_how_to_configure_a_real_one(engine_server, key):
     events = execute(engine_server, key, {"message": "hello there", "task_id": task(), "direct": True})
     reply = "".join(e.data["text"] for e in events if e.event == "text_delta")
@@ -111,6 +123,25 @@ def test_reusing_a_task_id_continues_the_thread(engine_server, key):
     reply = "".join(e.data["text"] for e in events if e.event == "text_delta")
     assert "my name is Ana | /history" in reply
     assert Message.objects.filter(task__task_id=task_id).count() == 4
+
+
+def test_the_turn_that_opens_a_task_sees_its_message_and_media_without_reading_them_back(engine_server, key):
+    task_id = task()
+    dot = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    png = base64.b64encode(base64.b64decode(dot) + bytes(3000)).decode()
+    first = execute(engine_server, key, {
+        "message": "hi /history", "task_id": task_id, "direct": True,
+        "media": [{"type": "image", "media_type": "image/png", "data": png}],
+    })
+    reply = "".join(e.data["text"] for e in first if e.event == "text_delta")
+    assert reply.startswith("I can see these user messages: hi /history") and "|" not in reply
+    usage = next(e.data for e in first if e.event == "usage")
+    assert usage["input_tokens"] >= len(png) // 4  # the model was given the image block
+    second = execute(engine_server, key, {"message": "/history", "task_id": task_id, "direct": True})
+    assert "hi /history | /history" in "".join(e.data["text"] for e in second if e.event == "text_delta")
+    runs = Run.objects.filter(task__task_id=task_id).order_by("created_at")
+    assert [run.options["opens_task"] for run in runs] == [True, False]
+    assert list(Message.objects.filter(task__task_id=task_id).values_list("position", flat=True)) == [0, 1, 2, 3]
 
 
 def test_an_edit_replaces_the_message_and_drops_what_came_after(engine_server, key):

@@ -126,3 +126,19 @@ def test_search_needs_a_key_and_writes_nothing(api, corpus):
     response = search(api, "knowledge", {"query": "coffee"})
     assert response.status_code == 401 and response.json()["error"] == "missing_key"
     assert (KnowledgeItem.objects.count(), Episode.objects.count(), Person.objects.count()) == counts
+
+
+def test_matches_past_the_ranking_depth_are_found_when_filters_drop_the_best(alice):
+    """Keyword ranking looks at the best matches first; when the filters leave too few of
+    those, it ranks every match rather than miss the rows further down."""
+    from memory.search import search_episodes
+    from memory.services import record_episode
+
+    for i in range(130):  # the first 120 say "zebra" three times: they rank above the rest
+        words = "zebra zebra zebra" if i < 120 else "zebra"
+        record_episode(task_id="crowded" if i < 120 else "sparse", run_id=f"run-{i}", summary=f"{words} note {i}",
+                       outcome="completed")
+    found = search_episodes("zebra", limit=5, filters={"task_id": "sparse"})
+    assert len(found) == 5 and {hit.item.task_id for hit in found} == {"sparse"}
+    assert len(search_episodes("zebra", limit=200)) == 130
+    assert search_episodes("okapi", limit=5) == []
