@@ -81,8 +81,6 @@ def append_batches(batches: list[RunBatch]) -> None:
     ids: dict[tuple[int, int], int] = {}
     with transaction.atomic():
         with connection.cursor() as cursor:
-            if settings.DATABASE_IS_POSTGRES:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK])
             _number_events(cursor, batches)
             rows = [
                 (batch.task.pk, batch.run_id, event.seq, event.ts, event.type, data)
@@ -99,7 +97,6 @@ def append_batches(batches: list[RunBatch]) -> None:
             if batch.run_update:  # never reopens a run that was closed elsewhere (e.g. reaped as lost)
                 update_rows(Run, batch.run_update, f"id = %s AND status NOT IN ({', '.join(['%s'] * len(FINISHED_STATUSES))})",
                             [batch.run_id, *FINISHED_STATUSES])
-        wakeups.notify_in_transaction(wakeups.EVENTS_CHANNEL, *{batch.task.task_id: None for batch in batches})
     for batch, datas in zip(batches, encoded):
         stored = [
             StoredEvent(ids[(batch.task.pk, e.seq)], e.seq, e.ts, e.type, data, batch.run_id, batch.task.task_id)
@@ -110,20 +107,34 @@ def append_batches(batches: list[RunBatch]) -> None:
 
 def _number_events(cursor, batches: list[RunBatch]) -> None:
     """Gives every event its task sequence number: one statement moves each task's `last_seq`
-    on by its events in this write (a hundred streaming turns share one write)."""
+    on by its events in this write (a hundred streaming turns share one write).
+
+    On PostgreSQL the same statement first takes the log lock, so that event ids commit in id
+    order, and queues one NOTIFY per task for the other workers (sent at commit): one round
+    trip where there were three."""
     counts: dict[int, int] = {}
     for batch in batches:
         if batch.events:
             counts[batch.task.pk] = counts.get(batch.task.pk, 0) + len(batch.events)
     if not counts:  # a write that only changes runs
         return
+    table = Task._meta.db_table
     rows = " UNION ALL ".join(["SELECT %s AS id, %s AS n"] * len(counts))
-    cursor.execute(
-        f"UPDATE {Task._meta.db_table} SET last_seq = last_seq + counts.n FROM ({rows}) AS counts "
-        f"WHERE {Task._meta.db_table}.id = counts.id RETURNING {Task._meta.db_table}.id, last_seq",
-        [value for pair in counts.items() for value in pair],
-    )
-    next_seq = {task_pk: last - counts[task_pk] + 1 for task_pk, last in cursor.fetchall()}
+    params = [value for pair in counts.items() for value in pair]
+    if settings.DATABASE_IS_POSTGRES:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + counts.n "
+            f"FROM (SELECT pg_advisory_xact_lock(%s)) AS log_lock, ({rows}) AS counts "
+            f"WHERE {table}.id = counts.id RETURNING {table}.id, last_seq, pg_notify(%s, %s || {table}.task_id)",
+            [EVENT_LOG_LOCK, *params, wakeups.EVENTS_CHANNEL, wakeups.notice_prefix()],
+        )
+    else:
+        cursor.execute(
+            f"UPDATE {table} SET last_seq = last_seq + counts.n FROM ({rows}) AS counts "
+            f"WHERE {table}.id = counts.id RETURNING {table}.id, last_seq",
+            params,
+        )
+    next_seq = {task_pk: last - counts[task_pk] + 1 for task_pk, last, *_ in cursor.fetchall()}
     for batch in batches:  # in order: a task's earlier batch gets the lower numbers
         for event in batch.events:
             event.seq = next_seq[batch.task.pk]

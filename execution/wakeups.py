@@ -99,10 +99,15 @@ def notify_in_transaction(channel: str, *payloads: str) -> None:
     """Tells the other workers, at commit, in one statement. A no-op on SQLite (one worker).
     Each payload carries this process's mark, so its own listener can pass over it."""
     if settings.DATABASE_IS_POSTGRES and payloads:
-        origin = _process_mark()
+        prefix = notice_prefix()
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {', '.join(['pg_notify(%s, %s)'] * len(payloads))}",
-                           [value for payload in payloads for value in (channel, f"{origin}{MARK_END}{payload}")])
+                           [value for payload in payloads for value in (channel, f"{prefix}{payload}")])
+
+
+def notice_prefix() -> str:
+    """What a NOTIFY payload from this process starts with (see `on_notice`)."""
+    return f"{_process_mark()}{MARK_END}"
 
 
 def _process_mark() -> str:
