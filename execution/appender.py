@@ -57,9 +57,9 @@ class EventWriter:
         """Emits the run's closing event, applies `run_update` with it, and waits for the writes."""
         if self.final is None:  # a second call (cancel arrived while closing) only waits again
             self.final = (self.emit(type, data), run_update)
-        self.close()
+        self.flush()
 
-    def close(self) -> None:
+    def flush(self) -> None:
         """Waits until everything emitted is written (or the log gave up)."""
         if self.queue:
             _appender.submit(self, urgent=True)

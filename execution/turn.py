@@ -174,10 +174,14 @@ class Turn(TurnTools):
                 block[kind] += item.text
                 if kind == "text":
                     self.said.append(item.text)
-                # The turn's first token never waits for batching.
                 self.writer.emit(f"{kind}_delta", {"text": item.text, "block_index": self.block_index},
                                  urgent=not self.first_token_sent or None)
-                self.first_token_sent = True
+                if not self.first_token_sent:
+                    # The first token never waits for batching, and the turn waits for it: on
+                    # PostgreSQL, a turn that ran on (the rest of its reply, its message, its
+                    # episode) took the worker from the write for milliseconds.
+                    self.first_token_sent = True
+                    self.writer.flush()
             elif isinstance(item, ToolUse):
                 self.open_block(blocks, "tool_use", item)
                 calls.append(item)

@@ -97,7 +97,7 @@ class TurnTools:
         one transaction with the `hitl_request` events; then the turn's greenlet ends."""
         from hitl.services import open_requests, request_event
 
-        self.writer.close()  # everything emitted so far goes first
+        self.writer.flush()  # everything emitted so far goes first
         step = {"calls": [{"id": c.id, "name": c.name, "input": c.input} for c in calls],
                 "results": results, "block_index": self.block_index}
         with transaction.atomic():

@@ -40,7 +40,7 @@ def test_an_urgent_event_is_written_at_the_next_switch_while_deltas_coalesce():
     task, run = a_run("urgent")
     writer = EventWriter(task=task, run_id=run.id)
     writer.emit("thread_lifecycle", {"phase": "started"})
-    writer.close()  # written just now: the next deltas are a burst, held a few ms to share a write
+    writer.flush()  # written just now: the next deltas are a burst, held a few ms to share a write
     writer.emit("text_delta", {"text": "held"})
     gevent.sleep(0)  # the appender starts holding the burst
     writer.emit("content_block_stop", {"block_index": 0})
@@ -82,3 +82,14 @@ def test_events_carry_no_index_by_run_or_by_task_alone(db):
     indexed = {tuple(c["columns"]) for c in constraints.values() if c["index"] or c["unique"]}
     assert ("run_id",) not in indexed and ("task_id",) not in indexed
     assert {("task_id", "seq"), ("task_id", "id"), ("ts",)} <= indexed
+
+
+def test_awkward_text_survives_the_write_exactly():
+    """Events travel to PostgreSQL spliced into one JSON array: quotes, backslashes, newlines,
+    non-ASCII and a NUL (which jsonb refuses, so it is dropped) must come back as sent."""
+    task, run = a_run("awkward")
+    texts = ['say "hi"\\n', "line\nbreak\ttab", "żółw 🐢 \\u0000 literal", "nul\x00byte", "]}, {\"x\": ["]
+    append_batches([RunBatch(task=task, run_id=run.id, events=[PendingEvent("text_delta", {"text": t}) for t in texts])])
+    stored = [event.data["text"] for event in read_events(after_id=0, task_id="awkward")]
+    assert stored[:3] == texts[:3] and stored[4] == texts[4]
+    assert stored[3] in ("nul\x00byte", "nulbyte")  # SQLite keeps the NUL; PostgreSQL's jsonb cannot
