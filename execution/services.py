@@ -1,13 +1,15 @@
 """Starting, queueing and cancelling turns; the thread's messages around edits and retries."""
 
+import functools
 import logging
 from dataclasses import dataclass, field
 
 import gevent
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from engine.db import fetch_instances, insert_instance
+from engine.db import fetch_instances, insert_instance, insert_values
 from execution import runner, selectors, wakeups
 from execution.eventlog import append_now, iso_now
 from execution.errors import MessageNotFound, NoActiveRun, TaskBusy, TaskNotFound
@@ -37,22 +39,27 @@ class TurnRequest:
         }
 
 
-@transaction.atomic
 def start_run(turn: TurnRequest) -> Run:
     """Creates the run for one turn and launches it once committed.
 
     Raises TaskBusy when a turn is active on the task (unless `turn.queue`: then the run waits
     as `queued` and starts when the active one ends), MessageNotFound for an edit or retry of a
     message that is not a live user message of this task. Nothing is written when it raises.
-    Every request of a turn passes here, so its statements are plain ones (engine.db)."""
+    Every request of a turn passes here, so its statements are plain ones (engine.db); on
+    PostgreSQL a new message on a task that is not busy is one statement (`_start_in_one_statement`)."""
+    if settings.DATABASE_IS_POSTGRES and not (turn.edit_message_id or turn.retry_message_id):
+        run = _start_in_one_statement(turn)
+        if run is not None:
+            transaction.on_commit(lambda: runner.launch(run))
+            return run
+    return _start_in_transaction(turn)
+
+
+@transaction.atomic
+def _start_in_transaction(turn: TurnRequest) -> Run:
     task, created = _task_named(turn.task_id)
     _check_target(task, turn.edit_message_id or turn.retry_message_id)
-    # The message this turn answers: the retried one, or the new one it is about to write.
-    # `opens_task`: the thread is that one message, so the turn need not read it back.
-    options = {**turn.options(), "message_id": turn.retry_message_id or new_message_id(), "opens_task": created}
-    now = timezone.now()
-    run = Run(task=task, status=RunStatus.RUNNING, options=options, started_at=now, heartbeat_at=now,
-              worker=runner.worker_id())
+    run = _new_run(task, turn, opens_task=created)
     # The database enforces the busy rule (one active run per task): a second one is skipped.
     if not insert_instance(run, skip_conflicts=True):
         active = selectors.active_run(task)
@@ -67,6 +74,80 @@ def start_run(turn: TurnRequest) -> Run:
     _record_user_turn(run)
     transaction.on_commit(lambda: runner.launch(run))
     return run
+
+
+def _new_run(task: Task, turn: TurnRequest, *, opens_task: bool) -> Run:
+    # The message this turn answers: the retried one, or the new one it is about to write.
+    # `opens_task`: the thread is that one message, so the turn need not read it back.
+    options = {**turn.options(), "message_id": turn.retry_message_id or new_message_id(), "opens_task": opens_task}
+    now = timezone.now()
+    return Run(task=task, status=RunStatus.RUNNING, options=options, started_at=now, heartbeat_at=now,
+               worker=runner.worker_id())
+
+
+def _start_in_one_statement(turn: TurnRequest) -> Run | None:
+    """PostgreSQL: finds or creates the task, writes the running run (the busy rule's index
+    skips it when a turn is active) and the user message, in one autocommit statement: a
+    transaction of five round trips had been the longest wait before a turn's first token.
+    None when nothing was written (the task is busy, or another request was creating it at
+    that moment): the transaction of `_start_in_transaction` then decides."""
+    task = Task(task_id=turn.task_id)
+    run = _new_run(task, turn, opens_task=False)  # the statement sets `opens_task` itself
+    message = Message(id=run.options["message_id"], task=task, run=run, role=MessageRole.USER,
+                      content=user_content(run.options), position=0)
+    sql, task_fields, run_fields, message_fields = _one_statement_start()
+    params = [turn.task_id, *insert_values(task, task_fields), *insert_values(run, run_fields),
+              *insert_values(message, message_fields)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None or not row[3]:
+        return None
+    task.pk, task.last_seq, created = row[0], row[1], row[2]
+    task._state.adding, run._state.adding = False, False
+    run.task = task
+    run.options["opens_task"] = created
+    return run
+
+
+@functools.cache
+def _one_statement_start() -> tuple[str, list, list, list]:
+    """The statement of `_start_in_one_statement`, and the fields whose values it takes, in
+    order (the task's, the run's and the message's, but for what the statement fills in)."""
+    quote = connection.ops.quote_name
+    task_table, run_table, message_table = (quote(m._meta.db_table) for m in (Task, Run, Message))
+    task_fields = [f for f in Task._meta.concrete_fields if not f.primary_key]
+    run_fields = [f for f in Run._meta.concrete_fields if f.name != "task"]
+    message_fields = [f for f in Message._meta.concrete_fields if f.name not in ("task", "position")]
+
+    def columns(fields, *extra):
+        return ", ".join([*(quote(f.column) for f in fields), *extra])
+
+    run_values = ["%s || jsonb_build_object('opens_task', task.created)" if f.name == "options" else "%s" for f in run_fields]
+    sql = f"""
+WITH found AS (SELECT id, last_seq FROM {task_table} WHERE task_id = %s),
+made AS (
+    INSERT INTO {task_table} ({columns(task_fields)})
+    SELECT {", ".join(["%s"] * len(task_fields))} WHERE NOT EXISTS (SELECT 1 FROM found)
+    ON CONFLICT DO NOTHING RETURNING id, last_seq
+),
+task AS (SELECT id, last_seq, false AS created FROM found UNION ALL SELECT id, last_seq, true FROM made),
+run AS (
+    INSERT INTO {run_table} ({columns(run_fields, "task_id")})
+    SELECT {", ".join(run_values)}, task.id FROM task
+    ON CONFLICT DO NOTHING RETURNING id
+),
+message AS (
+    INSERT INTO {message_table} ({columns(message_fields, "task_id", "position")})
+    SELECT {", ".join(["%s"] * len(message_fields))}, task.id,
+           CASE WHEN task.created THEN 0
+                ELSE (SELECT COALESCE(MAX(position) + 1, 0) FROM {message_table} WHERE task_id = task.id) END
+    FROM task, run
+    RETURNING id
+)
+SELECT task.id, task.last_seq, task.created, EXISTS (SELECT 1 FROM run) FROM task
+"""
+    return sql, task_fields, run_fields, message_fields
 
 
 _TASK_FIELDS = ["id", "task_id", "last_seq"]
