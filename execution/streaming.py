@@ -14,7 +14,7 @@ from django.http import StreamingHttpResponse
 
 from engine.db import release_connection
 from execution import eventlog, selectors
-from execution.models import Run
+from execution.models import Run, RunStatus
 from execution.wakeups import Subscription
 
 TERMINAL_PHASES = {"completed", "errored", "cancelled"}
@@ -31,6 +31,7 @@ class ReadFrom:
     task_id: str | None = None
     run_id: str | None = None
     known_seq: int | None = None  # the task's last sequence number before the turn began, if known
+    launched: bool = False  # a running turn this request started: its first events come at once
 
 
 def _ends_run(event: eventlog.StoredEvent, run_id: str) -> bool:
@@ -42,12 +43,14 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
     `thread_lifecycle`; otherwise it ends once `still_live()` is false and the log is drained.
     Liveness is only asked when nothing new came or a turn has just closed."""
     with Subscription(start.task_id) as subscription:
-        # The reconnect delay goes out with the first events or heartbeat: a write of its own
-        # would come before the turn even starts (a socket write costs 60-120 us here).
+        # The reconnect delay goes out with the first events of a turn this request launched (a
+        # write of its own would come before the turn even starts: 60-120 us a socket write);
+        # before any other wait it goes at once, since the response's headers go with it.
         preamble = f"retry: {RECONNECT_DELAY_MS}\n\n".encode()
         reader = _LogReader(start, subscription)
         # A turn launched by this very request has written nothing yet: wait for its first events.
         just_launched = start.known_seq is not None
+        holding = start.launched
         while True:
             subscription.signal.clear()
             events = [] if just_launched else reader.next_events()
@@ -68,6 +71,11 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
                     yield preamble + b"".join(eventlog.encode_event(e) for e in reader.read_log())
                     return
             release_connection()  # never wait holding a pooled connection
+            if preamble and not holding:
+                # A wait that may be long (a queued turn, a quiet replay): the headers go now.
+                yield preamble
+                preamble = b""
+            holding = False
             if not subscription.signal.wait(timeout=settings.ENGINE_HEARTBEAT_SECONDS):
                 yield preamble + eventlog.encode_heartbeat(task_id=start.task_id, run_id=start.run_id)
                 preamble = b""
@@ -132,7 +140,8 @@ def event_stream_response(chunks: Iterator[bytes]) -> StreamingHttpResponse:
 
 def follow_run(run: Run) -> StreamingHttpResponse:
     """The stream of one turn, from its start (POST /execute), for the request that started it."""
-    start = ReadFrom(task_id=run.task.task_id, run_id=run.id, known_seq=run.task.last_seq)
+    start = ReadFrom(task_id=run.task.task_id, run_id=run.id, known_seq=run.task.last_seq,
+                     launched=run.status == RunStatus.RUNNING)
     return event_stream_response(read_log(start, still_live=lambda: not selectors.run_is_finished(run.id)))
 
 

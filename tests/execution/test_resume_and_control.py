@@ -126,3 +126,20 @@ def test_a_killed_worker_leaves_its_turn_errored_and_visible_through_replay(key)
     assert events[-2].data["error"] == "RUN_LOST"
     assert events[-1].data["phase"] == "errored"
     assert Run.objects.get(id=run.id).error_code == "RUN_LOST"
+
+
+def test_a_queued_turn_and_a_quiet_replay_get_their_headers_at_once(engine_server, key):
+    task_id = task()
+    head = execute(engine_server, key, {"message": "/sleep 3", "task_id": task_id, "direct": True}, stop_after=1)
+    headers = {"X-Engine-Key": key}
+    started = time.monotonic()
+    queued = requests.post(f"{engine_server.url}/execute", json={"message": "next", "task_id": task_id, "queue": True},
+                           headers=headers, stream=True, timeout=10)
+    assert queued.status_code == 200 and time.monotonic() - started < 1.0  # not when the active turn ends
+    started = time.monotonic()
+    quiet = requests.get(f"{engine_server.url}/execute/replay", params={"task_id": task_id, "after": int(time.time() * 1000)},
+                         headers=headers, stream=True, timeout=10)
+    assert quiet.status_code == 200 and time.monotonic() - started < 0.3  # not at the first heartbeat (0.5 s here)
+    assert head[0].data["phase"] == "started"
+    queued.close()
+    quiet.close()
