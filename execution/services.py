@@ -101,11 +101,13 @@ def _start_in_one_statement(turn: TurnRequest) -> Run | None:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         row = cursor.fetchone()
-    if row is None or not row[3]:
+    if row is None:
         return None
-    task.pk, task.last_seq, created = row[0], row[1], row[2]
+    task.pk, task.last_seq, created, run_written = row
+    if not run_written:
+        return None
     task._state.adding, run._state.adding = False, False
-    run.task = task
+    run.task = task  # again, now that the task has its id (run.task_id was None)
     run.options["opens_task"] = created
     return run
 
