@@ -24,6 +24,8 @@ def connected_tools() -> list[Tool]:
     connected = fetch_instances(Connection, None, "status = %s", [ConnectionStatus.CONNECTED], tail="ORDER BY created_at")
     servers = McpServer.objects.in_bulk({connection.server_id for connection in connected}) if connected else {}
     for connection in connected:
+        if connection.server_id not in servers:  # deleted, with its connections, between the two reads
+            continue
         connection.server = servers[connection.server_id]
         try:
             listed = mcp.list_tools(connection.ref_id)

@@ -119,3 +119,19 @@ def test_it_lists_and_calls_the_tools_of_an_sse_server(servers):
     ref = Connection.objects.create(server=servers["sse"], status=ConnectionStatus.CONNECTED).ref_id
     assert "add" in {tool["name"] for tool in mcp.list_tools(ref)}
     assert mcp.call_tool(ref, "add", {"a": 1, "b": 2}, timeout=10)["content"] == [{"type": "text", "text": "3"}]
+
+
+def test_a_server_deleted_while_the_tools_are_listed_is_left_out(key_connection, stdio_connection, servers):
+    from assets.tools import connected_tools
+
+    def delete_the_stdio_server_after_the_connections_are_read(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "assets_connection" in sql and not deleted:
+            deleted.append(True)
+            servers["stdio"].delete()
+        return result
+
+    deleted = []
+    with db_connection.execute_wrapper(delete_the_stdio_server_after_the_connections_are_read):
+        names = [tool.name for tool in connected_tools()]
+    assert deleted and names and all(name.startswith("tools-key__") for name in names)
