@@ -101,7 +101,9 @@ class ModelError(Exception):
 class ChatModel(Protocol):
     name: str
 
-    def stream(self, request: ModelRequest) -> Iterator[ModelEvent]: ...
+    def stream(self, request: ModelRequest) -> Iterator[ModelEvent]:
+        """A generator: the turn closes it when it stops reading early (cancel), which must
+        close the provider's stream."""
 
 
 def estimate_tokens(text: str) -> int:

@@ -2,6 +2,7 @@
 model → tools → model until the model stops or ENGINE_MAX_STEPS is reached. Every step is
 emitted to the event log; the messages it produces are stored in the thread."""
 
+import contextlib
 import logging
 
 import gevent
@@ -162,32 +163,35 @@ class Turn(TurnTools):
         blocks = self.partial_blocks
         calls: list[ToolUse] = []
         step_usage = Usage()
-        for item in self.model.stream(request):
-            if isinstance(item, (TextDelta, ThinkingDelta)):
-                kind = "thinking" if as_thinking or isinstance(item, ThinkingDelta) else "text"
-                block = self.open_block(blocks, kind)
-                if isinstance(item, ThinkingDelta) and item.signature:
-                    block["signature"] = item.signature  # it ends the block
-                    self.close_block(blocks)
-                if not item.text:
-                    continue
-                block[kind] += item.text
-                if kind == "text":
-                    self.said.append(item.text)
-                self.writer.emit(f"{kind}_delta", {"text": item.text, "block_index": self.block_index},
-                                 urgent=not self.first_token_sent or None)
-                if not self.first_token_sent:
-                    # The first token never waits for batching, and the turn waits for it: on
-                    # PostgreSQL, a turn that ran on (the rest of its reply, its message, its
-                    # episode) took the worker from the write for milliseconds.
-                    self.first_token_sent = True
-                    self.writer.flush()
-            elif isinstance(item, ToolUse):
-                self.open_block(blocks, "tool_use", item)
-                calls.append(item)
-                self.emit("tool_call", tool=item.name, tool_call_id=item.id, input=item.input, block_index=self.block_index)
-            elif isinstance(item, Usage):
-                step_usage.add(item)
+        # Closed here, whatever stops the loop (a cancel, the log failing): that closes the
+        # provider's HTTP stream now rather than whenever the generator is collected.
+        with contextlib.closing(self.model.stream(request)) as stream:
+            for item in stream:
+                if isinstance(item, (TextDelta, ThinkingDelta)):
+                    kind = "thinking" if as_thinking or isinstance(item, ThinkingDelta) else "text"
+                    block = self.open_block(blocks, kind)
+                    if isinstance(item, ThinkingDelta) and item.signature:
+                        block["signature"] = item.signature  # it ends the block
+                        self.close_block(blocks)
+                    if not item.text:
+                        continue
+                    block[kind] += item.text
+                    if kind == "text":
+                        self.said.append(item.text)
+                    self.writer.emit(f"{kind}_delta", {"text": item.text, "block_index": self.block_index},
+                                     urgent=not self.first_token_sent or None)
+                    if not self.first_token_sent:
+                        # The first token never waits for batching, and the turn waits for it: on
+                        # PostgreSQL, a turn that ran on (the rest of its reply, its message, its
+                        # episode) took the worker from the write for milliseconds.
+                        self.first_token_sent = True
+                        self.writer.flush()
+                elif isinstance(item, ToolUse):
+                    self.open_block(blocks, "tool_use", item)
+                    calls.append(item)
+                    self.emit("tool_call", tool=item.name, tool_call_id=item.id, input=item.input, block_index=self.block_index)
+                elif isinstance(item, Usage):
+                    step_usage.add(item)
         self.close_block(blocks)
         self.usage.add(step_usage)
         self.emit("usage", model=self.model.name, **step_usage.as_dict())
