@@ -88,6 +88,9 @@ if DATABASE_IS_POSTGRES:
         "max_size": env.int("ENGINE_DB_POOL_SIZE", default=10),
         "timeout": env.float("ENGINE_DB_POOL_TIMEOUT", default=10.0),
     }
+    # Django's cursors bind on the client and never prepare, whatever this says; the statements
+    # of engine.db.fetch_prepared bind on the server and are prepared on their first run.
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 0)
     # One test database per test process, so that two suites can run side by side.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 else:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from django.conf import settings
 from django.db import connection, transaction
 
-from engine.db import update_rows
+from engine.db import fetch_prepared, update_rows
 from execution import wakeups
 from execution.models import FINISHED_STATUSES, Event, Run, Task
 
@@ -80,10 +80,10 @@ def append_batches(batches: list[RunBatch]) -> None:
     its final status become visible together, so no reader sees one without the other."""
     updates = [batch for batch in batches if batch.run_update]
     with transaction.atomic() if updates or not settings.DATABASE_IS_POSTGRES else contextlib.nullcontext():
-        with connection.cursor() as cursor:
-            if settings.DATABASE_IS_POSTGRES:
-                ids = _store_postgres(cursor, batches)
-            else:
+        if settings.DATABASE_IS_POSTGRES:
+            ids = _store_postgres(batches)
+        else:
+            with connection.cursor() as cursor:
                 ids = _store_sqlite(cursor, batches)
         for batch in updates:  # never reopens a run that was closed elsewhere (e.g. reaped as lost)
             update_rows(Run, batch.run_update, f"id = %s AND status NOT IN ({', '.join(['%s'] * len(FINISHED_STATUSES))})",
@@ -128,8 +128,8 @@ def _store_sqlite(cursor, batches: list[RunBatch]) -> dict[tuple[int, int], int]
     return ids
 
 
-def _store_postgres(cursor, batches: list[RunBatch]) -> dict[tuple[int, int], int]:
-    """One statement, one round trip (in autocommit it is its own transaction): it takes the
+def _store_postgres(batches: list[RunBatch]) -> dict[tuple[int, int], int]:
+    """One prepared statement, one round trip (in autocommit it is its own transaction): it takes the
     log lock (so that event ids commit in id order), moves each task's `last_seq` on, queues a
     NOTIFY per task for the other workers (sent at commit) and inserts the events, numbered
     after the old `last_seq`, their ids drawn in the order they were emitted. The events travel
@@ -144,8 +144,7 @@ def _store_postgres(cursor, batches: list[RunBatch]) -> dict[tuple[int, int], in
         for event in batch.events:
             within_task[batch.task.pk] = position = within_task.get(batch.task.pk, 0) + 1
             rows.append(f'[{batch.task.pk},{run_id},{position},{event.ts},"{event.type}",{event.data_json}]')
-    cursor.execute(_POSTGRES_APPEND, [f"[{','.join(rows)}]", EVENT_LOG_LOCK, wakeups.EVENTS_CHANNEL, wakeups.notice_prefix()])
-    returned = cursor.fetchall()
+    returned = fetch_prepared(_POSTGRES_APPEND, [f"[{','.join(rows)}]", EVENT_LOG_LOCK, wakeups.EVENTS_CHANNEL, wakeups.notice_prefix()])
     first_seq: dict[int, int] = {}
     for _, task_pk, seq in returned:
         first_seq[task_pk] = min(seq, first_seq.get(task_pk, seq))

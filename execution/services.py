@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from engine.db import fetch_instances, insert_instance, insert_values
+from engine.db import fetch_instances, fetch_prepared, insert_instance, insert_values
 from execution import runner, selectors, wakeups
 from execution.eventlog import append_now, iso_now
 from execution.errors import MessageNotFound, NoActiveRun, TaskBusy, TaskNotFound
@@ -98,12 +98,10 @@ def _start_in_one_statement(turn: TurnRequest) -> Run | None:
     sql, task_fields, run_fields, message_fields = _one_statement_start()
     params = [turn.task_id, *insert_values(task, task_fields), *insert_values(run, run_fields),
               *insert_values(message, message_fields)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetch_prepared(sql, params)
+    if not rows:
         return None
-    task.pk, task.last_seq, created, run_written = row
+    task.pk, task.last_seq, created, run_written = rows[0]
     if not run_written:
         return None
     task._state.adding, run._state.adding = False, False

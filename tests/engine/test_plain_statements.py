@@ -3,9 +3,12 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from engine.db import fetch_instances, insert_instance, update_rows
+from engine.db import fetch_instances, fetch_prepared, insert_instance, update_rows
 from execution.models import Message, MessageRole, Run, RunStatus, Task
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +64,18 @@ def test_update_rows_adapts_values_and_counts_the_rows_changed():
     run.refresh_from_db()
     assert (run.status, run.ended_at, run.usage) == ("completed", ended, {"input_tokens": 3})
     assert update_rows(Run, {"status": RunStatus.ERRORED}, "id = %s AND status = %s", [run.pk, RunStatus.RUNNING]) == 0
+
+
+@pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="runs in the PostgreSQL pass (DATABASE_URL)")
+def test_a_prepared_statement_is_planned_once_and_seen_like_any_other():
+    sql = "SELECT task_id, last_seq + %s FROM execution_task WHERE task_id = %s"
+    Task.objects.create(task_id="prepared", last_seq=4)
+    with CaptureQueriesContext(connection) as captured:
+        assert fetch_prepared(sql, [1, "prepared"]) == [("prepared", 5)]
+        assert fetch_prepared(sql, [2, "prepared"]) == [("prepared", 6)]
+    assert len(captured.captured_queries) == 2
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE statement LIKE %s", ["%last_seq + $1%"])
+        assert len(cursor.fetchall()) == 1  # one plan, run twice, on the connection of this test
+    with pytest.raises(IntegrityError):  # Django's errors, not psycopg's
+        fetch_prepared("INSERT INTO execution_task (task_id, created_at, last_seq) VALUES (%s, now(), 0) RETURNING id", ["prepared"])
