@@ -114,9 +114,9 @@ def fetch_prepared(sql: str, params: list) -> list[tuple]:
 
     db = connections[DEFAULT_DB_ALIAS]
     db.ensure_connection()
-    server_bound = psycopg.Cursor(db.connection)  # prepared at once: prepare_threshold is 0 (settings)
-    # Django's own wrapper, so that errors, execute_wrapper() and query capture see it as any other.
-    with db.make_debug_cursor(server_bound) if db.queries_logged else db.make_cursor(server_bound) as cursor:
+    # Prepared at once (prepare_threshold is 0, see settings), and wrapped as Django wraps its own
+    # cursors, so that errors, execute_wrapper() and query capture see it as any other statement.
+    with db._prepare_cursor(psycopg.Cursor(db.connection)) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 

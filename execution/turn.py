@@ -14,7 +14,7 @@ from execution import compaction, context, selectors
 from execution.appender import EventLogUnavailable, EventWriter
 from execution.errors import Paused, RunCancelled, RunFailed, WorkerStopping
 from execution.eventlog import iso_now
-from execution.llm import ModelError, ModelRequest, TextDelta, ThinkingDelta, ToolUse, Usage, get_model
+from execution.llm import ModelError, ModelEvent, ModelRequest, TextDelta, ThinkingDelta, ToolUse, Usage, get_model
 from execution.models import Message, MessageRole, Run, RunStatus
 from execution.tools import ToolContext, available_tools
 from execution.working_memory import read_working_memory
@@ -167,35 +167,39 @@ class Turn(TurnTools):
         # provider's HTTP stream now rather than whenever the generator is collected.
         with contextlib.closing(self.model.stream(request)) as stream:
             for item in stream:
-                if isinstance(item, (TextDelta, ThinkingDelta)):
-                    kind = "thinking" if as_thinking or isinstance(item, ThinkingDelta) else "text"
-                    block = self.open_block(blocks, kind)
-                    if isinstance(item, ThinkingDelta) and item.signature:
-                        block["signature"] = item.signature  # it ends the block
-                        self.close_block(blocks)
-                    if not item.text:
-                        continue
-                    block[kind] += item.text
-                    if kind == "text":
-                        self.said.append(item.text)
-                    self.writer.emit(f"{kind}_delta", {"text": item.text, "block_index": self.block_index},
-                                     urgent=not self.first_token_sent or None)
-                    if not self.first_token_sent:
-                        # The first token never waits for batching, and the turn waits for it: on
-                        # PostgreSQL, a turn that ran on (the rest of its reply, its message, its
-                        # episode) took the worker from the write for milliseconds.
-                        self.first_token_sent = True
-                        self.writer.flush()
-                elif isinstance(item, ToolUse):
-                    self.open_block(blocks, "tool_use", item)
-                    calls.append(item)
-                    self.emit("tool_call", tool=item.name, tool_call_id=item.id, input=item.input, block_index=self.block_index)
-                elif isinstance(item, Usage):
-                    step_usage.add(item)
+                self.take_item(item, blocks, calls, step_usage, as_thinking=as_thinking)
         self.close_block(blocks)
         self.usage.add(step_usage)
         self.emit("usage", model=self.model.name, **step_usage.as_dict())
         return blocks, calls
+
+    def take_item(self, item: ModelEvent, blocks: list[dict], calls: list[ToolUse], step_usage: Usage, *, as_thinking: bool) -> None:
+        """One item of the model's stream: a delta goes to its block and out as an event."""
+        if isinstance(item, (TextDelta, ThinkingDelta)):
+            kind = "thinking" if as_thinking or isinstance(item, ThinkingDelta) else "text"
+            block = self.open_block(blocks, kind)
+            if isinstance(item, ThinkingDelta) and item.signature:
+                block["signature"] = item.signature  # it ends the block
+                self.close_block(blocks)
+            if not item.text:
+                return
+            block[kind] += item.text
+            if kind == "text":
+                self.said.append(item.text)
+            self.writer.emit(f"{kind}_delta", {"text": item.text, "block_index": self.block_index},
+                             urgent=not self.first_token_sent or None)
+            if not self.first_token_sent:
+                # The first token never waits for batching, and the turn waits for it: on
+                # PostgreSQL, a turn that ran on (the rest of its reply, its message, its
+                # episode) took the worker from the write for milliseconds.
+                self.first_token_sent = True
+                self.writer.flush()
+        elif isinstance(item, ToolUse):
+            self.open_block(blocks, "tool_use", item)
+            calls.append(item)
+            self.emit("tool_call", tool=item.name, tool_call_id=item.id, input=item.input, block_index=self.block_index)
+        elif isinstance(item, Usage):
+            step_usage.add(item)
 
     def open_block(self, blocks: list[dict], kind: str, call: ToolUse | None = None) -> dict:
         if blocks and blocks[-1]["type"] == kind and call is None and not blocks[-1].get("closed"):
