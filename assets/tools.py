@@ -11,6 +11,7 @@ from assets import mcp
 from assets.errors import MCP_CALL_ERRORS, ConnectionNeedsReauth
 from assets.models import Connection, ConnectionStatus, McpServer
 from engine.db import fetch_instances
+from engine.worker_cache import cached
 from execution.tools import Tool, ToolContext, ToolError, register_provider
 
 logger = logging.getLogger(__name__)
@@ -20,13 +21,8 @@ NAME_LIMIT = 64  # what model providers accept for a tool name
 
 def connected_tools() -> list[Tool]:
     tools = []
-    # Every turn lists its tools: with no server connected, that is one plain statement (engine.db).
-    connected = fetch_instances(Connection, None, "status = %s", [ConnectionStatus.CONNECTED], tail="ORDER BY created_at")
-    servers = McpServer.objects.in_bulk({connection.server_id for connection in connected}) if connected else {}
-    for connection in connected:
-        if connection.server_id not in servers:  # deleted, with its connections, between the two reads
-            continue
-        connection.server = servers[connection.server_id]
+    # Every turn lists its tools: its worker's copy of the connections (engine.worker_cache).
+    for connection in cached("connections", _connected):
         try:
             listed = mcp.list_tools(connection.ref_id)
         except MCP_CALL_ERRORS as unreachable:
@@ -34,6 +30,17 @@ def connected_tools() -> list[Tool]:
             continue
         tools += [_as_tool(connection, spec) for spec in listed if len(connection.server.name) + 2 + len(spec["name"]) <= NAME_LIMIT]
     return tools
+
+
+def _connected() -> list[Connection]:
+    """The connected connections, each with its server. With none, one plain statement (engine.db)."""
+    connected = fetch_instances(Connection, None, "status = %s", [ConnectionStatus.CONNECTED], tail="ORDER BY created_at")
+    servers = McpServer.objects.in_bulk({connection.server_id for connection in connected}) if connected else {}
+    # A server deleted (with its connections) between the two reads is left out.
+    connected = [connection for connection in connected if connection.server_id in servers]
+    for connection in connected:
+        connection.server = servers[connection.server_id]
+    return connected
 
 
 def _as_tool(connection: Connection, spec: dict) -> Tool:

@@ -33,3 +33,14 @@ class ApiKey(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.scope == KeyScope.ADMIN
+
+
+class CacheStamp(models.Model):
+    """The stamp of a group of tables that workers keep copies of (engine.worker_cache).
+    Database triggers give it a new random value on every write to those tables."""
+
+    name = models.CharField(primary_key=True, max_length=40)
+    value = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.value}"

@@ -30,20 +30,21 @@ def local_run_ids() -> list[str]:
     return list(_local_runs)
 
 
-def launch(run: Run, *, resume: bool = False) -> gevent.Greenlet:
+def launch(run: Run, *, resume: bool = False, stamps: dict[str, int] | None = None) -> gevent.Greenlet:
     """Runs the turn in its own greenlet, independent of the request that started it
-    (`resume`: a turn that waited on the user, from its stored step)."""
+    (`resume`: a turn that waited on the user, from its stored step; `stamps`: the worker
+    cache's, read as the run started, see engine.worker_cache; read by the turn when None)."""
     from execution.turn import execute_turn
 
-    greenlet = gevent.spawn(_run_and_release, execute_turn, run, resume)
+    greenlet = gevent.spawn(_run_and_release, execute_turn, run, resume, stamps)
     _local_runs[run.id] = greenlet
     greenlet.link(lambda ended: _local_runs.get(run.id) is ended and _local_runs.pop(run.id, None))
     return greenlet
 
 
-def _run_and_release(execute, run: Run, resume: bool) -> None:
+def _run_and_release(execute, run: Run, resume: bool, stamps: dict[str, int] | None) -> None:
     try:
-        execute(run, resume=resume)
+        execute(run, resume=resume, stamps=stamps)
         start_next_after(run)
     finally:
         connection.close()  # a spawned greenlet must give its connection back (pool slot)

@@ -1,6 +1,7 @@
 """Starting, queueing and cancelling turns; the thread's messages around edits and retries."""
 
 import functools
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from engine.db import fetch_instances, fetch_prepared, insert_instance, insert_values
+from engine.worker_cache import STAMP_TABLE
 from execution import runner, selectors, wakeups
 from execution.eventlog import append_now, iso_now
 from execution.errors import MessageNotFound, NoActiveRun, TaskBusy, TaskNotFound
@@ -48,9 +50,10 @@ def start_run(turn: TurnRequest) -> Run:
     Every request of a turn passes here, so its statements are plain ones (engine.db); on
     PostgreSQL a new message on a task that is not busy is one statement (`_start_in_one_statement`)."""
     if settings.DATABASE_IS_POSTGRES and not (turn.edit_message_id or turn.retry_message_id):
-        run = _start_in_one_statement(turn)
-        if run is not None:
-            transaction.on_commit(lambda: runner.launch(run))
+        started = _start_in_one_statement(turn)
+        if started is not None:
+            run, stamps = started
+            transaction.on_commit(lambda: runner.launch(run, stamps=stamps))
             return run
     return _start_in_transaction(turn)
 
@@ -85,11 +88,12 @@ def _new_run(task: Task, turn: TurnRequest, *, opens_task: bool) -> Run:
                worker=runner.worker_id())
 
 
-def _start_in_one_statement(turn: TurnRequest) -> Run | None:
+def _start_in_one_statement(turn: TurnRequest) -> tuple[Run, dict[str, int]] | None:
     """PostgreSQL: finds or creates the task, writes the running run (the busy rule's index
     skips it when a turn is active) and the user message, in one autocommit statement: a
     transaction of five round trips had been the longest wait before a turn's first token.
-    None when nothing was written (the task is busy, or another request was creating it at
+    The statement also reads the stamps of the worker's copies (engine.worker_cache), which the
+    run is returned with. None when nothing was written (the task is busy, or another request was creating it at
     that moment): the transaction of `_start_in_transaction` then decides."""
     task = Task(task_id=turn.task_id)
     run = _new_run(task, turn, opens_task=False)  # the statement sets `opens_task` itself
@@ -101,13 +105,13 @@ def _start_in_one_statement(turn: TurnRequest) -> Run | None:
     rows = fetch_prepared(sql, params)
     if not rows:
         return None
-    task.pk, task.last_seq, created, run_written = rows[0]
+    task.pk, task.last_seq, created, run_written, stamps = rows[0]
     if not run_written:
         return None
     task._state.adding, run._state.adding = False, False
     run.task = task  # again, now that the task has its id (run.task_id was None)
     run.options["opens_task"] = created
-    return run
+    return run, json.loads(stamps or "{}")
 
 
 @functools.cache
@@ -145,7 +149,9 @@ message AS (
     FROM task, run
     RETURNING id
 )
-SELECT task.id, task.last_seq, task.created, EXISTS (SELECT 1 FROM run) FROM task
+SELECT task.id, task.last_seq, task.created, EXISTS (SELECT 1 FROM run),
+       (SELECT json_object_agg(name, value)::text FROM {STAMP_TABLE})
+FROM task
 """
     return sql, task_fields, run_fields, message_fields
 

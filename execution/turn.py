@@ -9,6 +9,7 @@ import gevent
 from django.conf import settings
 from django.utils import timezone
 
+from engine import worker_cache
 from engine.db import insert_instance, release_connection
 from execution import compaction, context, selectors
 from execution.appender import EventLogUnavailable, EventWriter
@@ -29,8 +30,12 @@ PLANNING_PROMPT = "Before acting, write a short plan for answering the user's la
 _STATUS_OF_PHASE = {"completed": RunStatus.COMPLETED, "errored": RunStatus.ERRORED, "cancelled": RunStatus.CANCELLED}
 
 
-def execute_turn(run: Run, *, resume: bool = False) -> None:
-    Turn(run, resuming=resume).execute()
+def execute_turn(run: Run, *, resume: bool = False, stamps: dict[str, int] | None = None) -> None:
+    turn = Turn(run, resuming=resume)
+    # The soul, the skills and the connections come from this worker's copies, as fresh as these
+    # stamps say (engine.worker_cache).
+    with worker_cache.reading(stamps):
+        turn.execute()
 
 
 class Turn(TurnTools):

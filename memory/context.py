@@ -4,6 +4,7 @@ Tokens are estimated as len(text) // 4 (about four characters per token for Engl
 common BPE tokenizers); the estimate only has to keep the block inside its budget, not be exact.
 """
 
+from engine.worker_cache import cached
 from memory.search import search_episodes, search_knowledge
 from memory.soul import current_soul
 
@@ -16,7 +17,7 @@ def estimate_tokens(text: str) -> int:
 
 
 def _soul_lines() -> list[str]:
-    soul = current_soul()
+    soul = cached("soul", current_soul)  # a turn's copy (engine.worker_cache)
     lines = ["## Who the user is", soul.identity]
     lines += [f"Value: {value}" for value in soul.values]
     lines += [f"Pattern: {pattern}" for pattern in soul.patterns]

@@ -1,6 +1,7 @@
 """The `load_skill` tool: the agent reads a skill's instructions when it decides to use one
 (the system prompt lists the skills; see `skills_prompt`)."""
 
+from engine.worker_cache import cached
 from execution.tools import Tool, ToolContext, register
 from skills.services import get_skill, list_skills
 
@@ -11,7 +12,12 @@ def load_skill(tool_input: dict, context: ToolContext) -> dict:
 
 
 def skills_prompt() -> str:
-    """One line per skill for the system prompt; empty when there are none."""
+    """One line per skill for the system prompt; empty when there are none. In a turn, this
+    worker's copy (engine.worker_cache)."""
+    return cached("skills", _listed_skills)
+
+
+def _listed_skills() -> str:
     lines = [f"- {skill.name} — {skill.description}" for skill in list_skills()]
     if not lines:
         return ""

@@ -5,7 +5,8 @@ import uuid
 import pytest
 
 from memory.models import Episode, KnowledgeItem
-from memory.soul import current_soul
+from memory.soul import current_soul, learn_into_soul
+from skills.models import Skill
 from tests.sse import execute
 
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
@@ -48,3 +49,20 @@ def test_memory_tool_refusals_go_back_to_the_model(engine_server, key):
     result = next(e for e in events if e.event == "tool_result").data
     assert "no fact" in result["error"].lower()
     assert events[-1].data["phase"] == "completed"
+
+
+def test_the_next_turn_sees_the_soul_and_skills_another_process_wrote(engine_server, key):
+    # The server keeps copies of both (engine.worker_cache); this test process writes behind its back.
+    task_id = f"t-{uuid.uuid4().hex[:6]}"
+    before = reply(execute(engine_server, key, {"message": "/context", "task_id": task_id, "direct": True}))
+    assert "Pattern: answers in haiku" not in before and "- cache-probe — " not in before
+
+    learn_into_soul(values=[], patterns=["answers in haiku"], note="written by another process")
+    Skill.objects.create(name="cache-probe", description="probes the worker cache", prompt_template="p")
+    after = reply(execute(engine_server, key, {"message": "/context", "task_id": task_id, "direct": True}))
+    assert "Pattern: answers in haiku" in after
+    assert "- cache-probe — probes the worker cache" in after
+
+    Skill.objects.filter(name="cache-probe").update(description="changed without signals")
+    later = reply(execute(engine_server, key, {"message": "/context", "task_id": task_id, "direct": True}))
+    assert "- cache-probe — changed without signals" in later

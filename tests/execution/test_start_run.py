@@ -105,3 +105,13 @@ def test_a_task_another_request_is_creating_at_that_moment_gets_the_turn_once_it
     assert Task.objects.filter(task_id="start-race").count() == 1
     assert list(Message.objects.filter(run_id=run.pk).values_list("position", flat=True)) == [0]
     assert Run.objects.get(pk=run.pk).status == RunStatus.RUNNING
+
+
+@pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="runs in the PostgreSQL pass (DATABASE_URL)")
+def test_the_one_statement_start_also_reads_the_worker_cache_stamps():
+    from engine.worker_cache import current_stamps
+
+    (run, stamps), statements = statements_of(lambda: services._start_in_one_statement(turn("start-stamps")))
+    assert statements == 1
+    assert stamps == current_stamps() and set(stamps) == {"soul", "skills", "connections"}
+    assert "stamps" not in Run.objects.get(pk=run.pk).options  # they travel with the launch, not in the run
