@@ -92,9 +92,9 @@ def _start_in_one_statement(turn: TurnRequest) -> tuple[Run, dict[str, int]] | N
     """PostgreSQL: finds or creates the task, writes the running run (the busy rule's index
     skips it when a turn is active) and the user message, in one autocommit statement: a
     transaction of five round trips had been the longest wait before a turn's first token.
-    The statement also reads the stamps of the worker's copies (engine.worker_cache), which the
-    run is returned with. None when nothing was written (the task is busy, or another request was creating it at
-    that moment): the transaction of `_start_in_transaction` then decides."""
+    It also reads the stamps of the worker's copies (engine.worker_cache), returned with the
+    run. None when nothing was written (the task is busy, or another request was creating it
+    at that moment): the transaction of `_start_in_transaction` then decides."""
     task = Task(task_id=turn.task_id)
     run = _new_run(task, turn, opens_task=False)  # the statement sets `opens_task` itself
     message = Message(id=run.options["message_id"], task=task, run=run, role=MessageRole.USER,
