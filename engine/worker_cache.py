@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from django.db import DatabaseError, connection
+from django.db import Error as DatabaseErrors, connection
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def reading(stamps: dict[str, int] | None) -> Iterator[None]:
     if stamps is None:
         try:
             stamps = current_stamps()
-        except DatabaseError:
+        except DatabaseErrors:
             logger.warning("could not read the worker cache's stamps; loading everything", exc_info=True)
             stamps = {}
     token = _stamps.set(stamps)
@@ -61,7 +61,8 @@ def reading(stamps: dict[str, int] | None) -> Iterator[None]:
 
 def cached(group: str, load: Callable[[], T]) -> T:
     """`load()`, or this worker's copy of it when the copy's stamp is the current turn's. The
-    value is shared by every turn of the worker: callers must not change it."""
+    value is shared by every turn of the worker: callers must not change it. Not for a
+    transaction that writes the group's tables: rolled back, its copy would pass as current."""
     stamps = _stamps.get()
     stamp = stamps.get(group) if stamps else None
     if stamp is None:  # outside a turn, or the group has no stamp row (its table was emptied)
@@ -81,7 +82,8 @@ def clear() -> None:
 # --- the triggers, for migrations -------------------------------------------------------------
 
 _POSTGRES_FUNCTION = """
-CREATE OR REPLACE FUNCTION engine_new_cache_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION engine_new_cache_stamp() RETURNS trigger LANGUAGE plpgsql
+SET search_path FROM CURRENT AS $$
 BEGIN
     {new_stamp};
     RETURN NULL;

@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from engine.worker_cache import current_stamps
 from memory.models import Episode, KnowledgeItem
 from memory.soul import current_soul, learn_into_soul
 from skills.models import Skill
@@ -54,7 +55,9 @@ def test_memory_tool_refusals_go_back_to_the_model(engine_server, key):
 def test_the_next_turn_sees_the_soul_and_skills_another_process_wrote(engine_server, key):
     # The server keeps copies of both (engine.worker_cache); this test process writes behind its back.
     task_id = f"t-{uuid.uuid4().hex[:6]}"
+    Skill.objects.create(name="stamp-seed").delete()  # a flush before this test may have emptied the stamps
     before = reply(execute(engine_server, key, {"message": "/context", "task_id": task_id, "direct": True}))
+    assert {"soul", "skills"} <= set(current_stamps())  # so the server does keep copies of both
     assert "Pattern: answers in haiku" not in before and "- cache-probe — " not in before
 
     learn_into_soul(values=[], patterns=["answers in haiku"], note="written by another process")
