@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from django.db import Error as DatabaseErrors, connection
+from django.db import Error as DatabaseErrors, connection, migrations
 
 logger = logging.getLogger(__name__)
 
@@ -75,10 +75,6 @@ def cached(group: str, load: Callable[[], T]) -> T:
     return value
 
 
-def clear() -> None:
-    _copies.clear()
-
-
 # --- the triggers, for migrations -------------------------------------------------------------
 
 _POSTGRES_FUNCTION = """
@@ -90,6 +86,7 @@ BEGIN
 END $$
 """
 _SQLITE_EVENTS = ("INSERT", "UPDATE", "DELETE")
+_RANDOM = {"postgresql": "floor(random() * 9.0e18)::bigint", "sqlite": "random()"}
 
 
 def install_stamp_function(apps, schema_editor) -> None:
@@ -102,21 +99,18 @@ def watch(schema_editor, table: str, group: str) -> None:
     """Installs the triggers that give `group` a new stamp on every write to `table`."""
     unwatch(schema_editor, table, group)
     vendor = schema_editor.connection.vendor
+    new_stamp = _new_stamp_sql(f"'{group}'", _RANDOM[vendor])
     if vendor == "postgresql":
         schema_editor.execute(
             f"CREATE TRIGGER {table}_new_cache_stamp AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION engine_new_cache_stamp('{group}')"
         )
     else:
-        new_stamp = _new_stamp_sql(f"'{group}'", _RANDOM[vendor])
         for event in _SQLITE_EVENTS:
             schema_editor.execute(
                 f"CREATE TRIGGER {table}_new_cache_stamp_{event.lower()} AFTER {event} ON {table} BEGIN {new_stamp}; END"
             )
-    schema_editor.execute(_new_stamp_sql(f"'{group}'", _RANDOM[vendor]))  # the group's first stamp
-
-
-_RANDOM = {"postgresql": "floor(random() * 9.0e18)::bigint", "sqlite": "random()"}
+    schema_editor.execute(new_stamp)  # the group's first stamp
 
 
 def _new_stamp_sql(group: str, random: str) -> str:
@@ -134,8 +128,6 @@ def unwatch(schema_editor, table: str, group: str) -> None:
 
 def watching(*tables_and_groups: tuple[str, str]):
     """A migration operation that watches these (table, group) pairs; reversed, it stops."""
-    from django.db import migrations
-
     def forwards(apps, schema_editor):
         for table, group in tables_and_groups:
             watch(schema_editor, table, group)

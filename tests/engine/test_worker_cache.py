@@ -105,8 +105,12 @@ def test_a_copy_made_inside_a_rolled_back_write_is_not_served_afterwards():
         with worker_cache.reading(worker_cache.current_stamps()):
             assert "rolled-back" in skills_prompt()
         transaction.set_rollback(True)
+    # One more write: a counter would now be back at the value the rolled-back copy was made under.
+    Skill.objects.create(name="after-rollback")
     with worker_cache.reading(worker_cache.current_stamps()):
-        assert "rolled-back" not in skills_prompt()
+        prompt = skills_prompt()
+    assert "rolled-back" not in prompt
+    assert "after-rollback" in prompt
 
 
 def test_a_turns_second_start_reads_none_of_the_cached_tables():
