@@ -3,11 +3,16 @@
 A key reads `ek_<prefix>_<secret>`. The prefix is public (shown in lists, used for lookup); the
 database holds only the SHA-256 of the whole key. Keys are 256-bit random, so a fast hash is
 enough: there is nothing to brute-force.
+
+On PostgreSQL each worker keeps the keys it has looked up (`VerifiedKeys`), so that a request
+makes no query for its key; a trigger tells every worker when a key changes (migration 0004).
 """
 
 import hashlib
 import hmac
 import secrets
+import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,6 +28,11 @@ KEY_MARK = "ek_"
 PREFIX_LENGTH = 8
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 BOOTSTRAP_PREFIX = "env"
+# The trigger of migration 0004 sends a NOTIFY on this channel when a key changes (but for its
+# last_used_at), is deleted, or the table is emptied.
+KEYS_CHANGED_CHANNEL = "engine_keys_changed"
+KEY_COPY_SECONDS = 60.0
+KEY_COPIES_MAX = 1000
 
 
 def hash_key(raw_key: str) -> str:
@@ -110,9 +120,87 @@ _LOOKUP_FIELDS = ["id", "prefix", "key_hash", "name", "scope", "last_used_at", "
 
 
 def _find_by_prefix(prefix: str) -> ApiKey | None:
-    """The lookup every request makes, as one plain statement (engine.db)."""
+    """The lookup every request makes: this worker's copy, or one plain statement (engine.db)."""
+    return verified_keys.lookup(prefix, _read_key)
+
+
+def _read_key(prefix: str) -> ApiKey | None:
     found = fetch_instances(ApiKey, _LOOKUP_FIELDS, "prefix = %s", [prefix])
     return found[0] if found else None
+
+
+class VerifiedKeys:
+    """This worker's copies of the keys it has read, by prefix. Copies are served only while
+    the worker hears of every change to the keys: the worker's listener (execution.wakeups)
+    calls `trust()` once it is listening on KEYS_CHANGED_CHANNEL, `forget()` for every notice
+    there and `distrust()` when its connection fails. So a revocation, an expiry date moved or
+    a scope changed, whoever writes it (the API, the admin, another process, plain SQL), takes
+    effect in each worker as soon as its listener reads the notice, milliseconds after the
+    commit. A copy is also read again after KEY_COPY_SECONDS. Without a listener (SQLite, tests,
+    management commands) every lookup reads the table. The copies are shared by the worker's
+    requests: callers must not change them, but for `last_used_at`."""
+
+    def __init__(self):
+        self._copies: dict[str, tuple[float, ApiKey]] = {}
+        self._trusted = False
+        self._changes = 0  # forget() calls so far: a read that overlapped one is not kept
+
+    def lookup(self, prefix: str, read: Callable[[str], ApiKey | None]) -> ApiKey | None:
+        if not self._trusted:
+            return read(prefix)
+        copy = self._copies.get(prefix)
+        if copy is not None and time.monotonic() - copy[0] < KEY_COPY_SECONDS:
+            return copy[1]
+        changes_before = self._changes
+        key = read(prefix)
+        if key is not None and self._trusted and self._changes == changes_before:
+            if len(self._copies) >= KEY_COPIES_MAX:
+                self._copies.clear()
+            self._copies[prefix] = (time.monotonic(), key)
+        return key
+
+    def trust(self) -> None:
+        self.forget()  # changes made before the listener listened were not heard
+        self._trusted = True
+
+    def distrust(self) -> None:
+        self._trusted = False
+        self.forget()
+
+    def forget(self) -> None:
+        self._changes += 1
+        self._copies.clear()
+
+
+verified_keys = VerifiedKeys()
+
+
+_NOTICE_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION engine_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('{KEYS_CHANGED_CHANNEL}', '');
+    RETURN NULL;
+END $$
+"""
+# Every column but last_used_at, which requests move on once a minute.
+_NOTICE_TRIGGER = """
+CREATE TRIGGER engine_apikey_changed
+AFTER UPDATE OF id, prefix, key_hash, name, scope, created_at, expires_at, revoked_at, replaced_by_id OR DELETE OR TRUNCATE
+ON engine_apikey FOR EACH STATEMENT EXECUTE FUNCTION engine_keys_changed()
+"""
+
+
+def install_change_notice(apps, schema_editor) -> None:
+    """RunPython (PostgreSQL only): the trigger behind `VerifiedKeys`."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(_NOTICE_FUNCTION)
+        schema_editor.execute(_NOTICE_TRIGGER)
+
+
+def remove_change_notice(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP TRIGGER IF EXISTS engine_apikey_changed ON engine_apikey")
+        schema_editor.execute("DROP FUNCTION IF EXISTS engine_keys_changed()")
 
 
 def _prefix_of(raw_key: str) -> str | None:

@@ -5,7 +5,9 @@ and the appender sets it after its commit. Readers in other worker processes or 
 woken through PostgreSQL LISTEN/NOTIFY: each worker keeps one listening connection (not Django's)
 and re-wakes everyone after every (re)connect, since NOTIFYs sent while it was down are lost.
 On SQLite the Engine runs one worker, and the in-process path is all there is.
-The same listener carries control messages (cancel a run) between workers.
+The same listener carries control messages (cancel a run) between workers, and tells the
+worker's copies of the API keys when a key changed (engine.keys.VerifiedKeys): they are served
+only while it listens.
 """
 
 import logging
@@ -18,6 +20,8 @@ import gevent
 import gevent.event
 from django.conf import settings
 from django.db import connection
+
+from engine.keys import KEYS_CHANGED_CHANNEL, verified_keys
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +121,9 @@ def _process_mark() -> str:
 def on_notice(channel: str, marked_payload: str) -> None:
     """A NOTIFY came in. Events appended by this very process were handed to its readers at
     commit already: waking them again would only make every stream read the log for nothing."""
+    if channel == KEYS_CHANGED_CHANNEL:
+        verified_keys.forget()
+        return
     origin, _, payload = marked_payload.partition(MARK_END)
     if channel == EVENTS_CHANNEL:
         if origin != _process_mark():
@@ -161,11 +168,16 @@ def _listen_forever() -> None:
             with psycopg.connect(_conninfo(), autocommit=True) as listening:
                 listening.execute(f"LISTEN {EVENTS_CHANNEL}")
                 listening.execute(f"LISTEN {CONTROL_CHANNEL}")
+                listening.execute(f"LISTEN {KEYS_CHANGED_CHANNEL}")
                 backoff = 0.5
-                wake_everyone()
-                while True:
-                    for notice in listening.notifies(timeout=5):
-                        on_notice(notice.channel, notice.payload)
+                verified_keys.trust()
+                try:
+                    wake_everyone()
+                    while True:
+                        for notice in listening.notifies(timeout=5):
+                            on_notice(notice.channel, notice.payload)
+                finally:
+                    verified_keys.distrust()  # key changes are no longer heard, however this ends
         except Exception:  # the listener must outlive any failure, or cross-worker wake-ups stop
             logger.warning("event listener failed; reconnecting in %.1fs", backoff, exc_info=True)
             gevent.sleep(backoff)
