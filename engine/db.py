@@ -28,15 +28,29 @@ def fetch_instances(model: type[Model], fields: list[str] | None = None, where: 
     """`SELECT fields FROM model's table [WHERE where] tail` as model instances holding those
     fields (all concrete fields for None; `task_id` names a foreign key). One plain statement."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a lookup in a greenlet-local
-    columns = _columns(model, None if fields is None else tuple(fields))
-    sql = f"SELECT {', '.join(db.ops.quote_name(column.target.column) for column in columns)} FROM {db.ops.quote_name(model._meta.db_table)}"
+    sql = f"SELECT {select_list(model, fields)} FROM {db.ops.quote_name(model._meta.db_table)}"
     if where:
         sql += f" WHERE {where}"
     with db.cursor() as cursor:
         cursor.execute(f"{sql} {tail}", list(params))
         rows = cursor.fetchall()
+    return instances_from(model, rows, fields)
+
+
+def select_list(model: type[Model], fields: list[str] | None = None, *, alias: str = "") -> str:
+    """The quoted columns of `fields` (all concrete fields for None), each after `alias.` if
+    given: the select list whose rows `instances_from` reads."""
+    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{quote(column.target.column)}" for column in _columns(model, _fields_key(fields)))
+
+
+def instances_from(model: type[Model], rows: list[tuple], fields: list[str] | None = None) -> list[Model]:
+    """Model instances from rows of `select_list(model, fields)`, converted as the ORM would."""
     if not rows:
         return []
+    db = connections[DEFAULT_DB_ALIAS]
+    columns = _columns(model, _fields_key(fields))
     converters = [
         (index, [*db.ops.get_db_converters(column), *column.get_db_converters(db)], column)
         for index, column in enumerate(columns)
@@ -51,6 +65,10 @@ def fetch_instances(model: type[Model], fields: list[str] | None = None, where: 
                 values[index] = convert(values[index], column, db)
         instances.append(model.from_db(db.alias, attnames, values))
     return instances
+
+
+def _fields_key(fields: list[str] | None) -> tuple[str, ...] | None:
+    return None if fields is None else tuple(fields)
 
 
 @functools.cache

@@ -12,6 +12,7 @@ bounded: a word in more than COMMON_TERM_ROWS rows is dropped while a rarer word
 more of its words first, then the rows with its rarest words that fit in RANKED_ROWS.
 """
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -148,9 +149,11 @@ def without_common_words(index: TextIndex, parsed: ParsedQuery) -> ParsedQuery:
 
 
 def rank_by_text(
-    index: TextIndex, parsed: ParsedQuery, *, where: list[str], params: list, limit: int
-) -> list[str]:
-    """Ids of the rows matching the query and the `where` conditions (over alias `m`), best first.
+    index: TextIndex, parsed: ParsedQuery, *, where: list[str], params: list, limit: int, columns: str = ""
+) -> list[tuple]:
+    """The rows matching the query and the `where` conditions (over alias `m`), best first: each
+    its id, then the `columns` asked for (a select list over `m`), so that a search needs no
+    second statement for its rows.
 
     A broad query (see the module's docstring) is ranked in steps: the rows with two or more of
     its PAIRED_WORDS rarest words, all of them, best first; then, while there is room, the rows
@@ -159,8 +162,9 @@ def rank_by_text(
     parsed = without_common_words(index, parsed)
     if parsed.is_empty:
         return []
+    ranked = functools.partial(_ranked_rows, index, where=where, params=params, columns=columns)
     if parsed.phrases or len(parsed.words) < 2:
-        return _ranked_ids(index, parsed, where=where, params=params, limit=limit)
+        return ranked(parsed, limit=limit)
     by_rows = sorted(parsed.words, key=lambda word: rows_with(index, word))
     groups, rows = [[]], 0
     for word in by_rows:
@@ -170,40 +174,43 @@ def rank_by_text(
             rows = rows_with(index, word)
         groups[-1].append(word)
     if len(groups) == 1:
-        return _ranked_ids(index, parsed, where=where, params=params, limit=limit)
+        return ranked(parsed, limit=limit)
     paired = ParsedQuery(phrases=(), words=tuple(by_rows[:PAIRED_WORDS]), two_words=True)
-    ids = _ranked_ids(index, paired, rank_by=parsed, where=where, params=params, limit=limit)
+    found = ranked(paired, rank_by=parsed, limit=limit)
     for group in groups:
-        if len(ids) >= limit:
+        if len(found) >= limit:
             break
         rarer = ParsedQuery(phrases=(), words=tuple(group))
-        ids += _ranked_ids(index, rarer, where=where, params=params, limit=limit - len(ids), excluding=ids)
-    return ids
+        found += ranked(rarer, limit=limit - len(found), excluding=[row[0] for row in found])
+    return found
 
 
-def _ranked_ids(
+def _ranked_rows(
     index: TextIndex,
     parsed: ParsedQuery,
     *,
     where: list[str],
     params: list,
     limit: int,
+    columns: str,
     rank_by: ParsedQuery | None = None,
     excluding: list[str] = (),
-) -> list[str]:
-    """Rows matching `parsed`, ranked by `rank_by` (PostgreSQL; SQLite ranks by `parsed`)."""
+) -> list[tuple]:
+    """Rows (id, then `columns`) matching `parsed`, ranked by `rank_by` (PostgreSQL; SQLite
+    ranks by `parsed`)."""
     where = [*where, f"m.id NOT IN ({', '.join(['%s'] * len(excluding))})"] if excluding else where
     params = [*params, *excluding]
     conditions = "".join(f" AND {condition}" for condition in where)
+    extra = f", {columns}" if columns else ""
     if connection.vendor == "postgresql":
         tsquery, query_params = postgres_tsquery(parsed)
         rank_tsquery, rank_params = postgres_tsquery(rank_by or parsed)
         sql = (
-            f"SELECT m.id FROM {index.table} m, (SELECT {tsquery} AS q, {rank_tsquery} AS r) query "
+            f"SELECT m.id{extra} FROM {index.table} m, (SELECT {tsquery} AS q, {rank_tsquery} AS r) query "
             f"WHERE m.search_vector @@ query.q{conditions} "
             f"ORDER BY ts_rank_cd(m.search_vector, query.r) DESC, m.id LIMIT %s"
         )
-        return _fetch_ids(sql, [*query_params, *rank_params, *params, limit])
+        return _fetch_rows(sql, [*query_params, *rank_params, *params, limit])
     # FTS5 ranks fastest on its own (ORDER BY rank inside the virtual table); rank a few times
     # the limit there, filter, and only rank every match when the filters left too few.
     weights = ", ".join(str(weight) for weight in index.bm25_weights)
@@ -211,29 +218,29 @@ def _ranked_ids(
         f"SELECT rowid, rank FROM {index.fts_table} WHERE {index.fts_table} MATCH %s "
         f"AND rank MATCH 'bm25({weights})' ORDER BY rank"
     )
-    # A last row (id NULL) counts the matches ranked: when that is below the depth, every match
-    # was ranked, and too few ids only means too few rows match (the common case: one statement).
-    sql = (
-        f"WITH hits AS ({ranked} LIMIT %s) SELECT * FROM (SELECT m.id, hits.rank FROM hits "
-        f"JOIN {index.table} m ON m.fts_rowid = hits.rowid WHERE 1 = 1{conditions} ORDER BY hits.rank, m.id LIMIT %s) "
-        "UNION ALL SELECT NULL, COUNT(*) FROM hits"
+    matching = (
+        f"SELECT m.id, hits.rank{extra} FROM hits JOIN {index.table} m ON m.fts_rowid = hits.rowid "
+        f"WHERE 1 = 1{conditions} ORDER BY hits.rank, m.id LIMIT %s"
     )
+    # A last row (id NULL) counts the matches ranked: when that is below the depth, every match
+    # was ranked, and too few rows only means too few rows match (the common case: one statement).
+    nulls = ", NULL" * (columns.count(",") + 1) if columns else ""
+    sql = f"WITH hits AS ({ranked} LIMIT %s) SELECT * FROM ({matching}) UNION ALL SELECT NULL, COUNT(*){nulls} FROM hits"
     expression, depth = fts5_expression(parsed), max((limit + len(excluding)) * 5, 100)
     with connection.cursor() as cursor:
         cursor.execute(sql, [expression, depth, *params, limit])
         rows = cursor.fetchall()
-    ranked_matches = next(rank for row_id, rank in rows if row_id is None)
-    ids = [row_id for row_id, _ in sorted((row for row in rows if row[0] is not None), key=lambda row: (row[1], row[0]))]
-    if len(ids) < limit and ranked_matches >= depth:
-        everything = sql.replace(" LIMIT %s) SELECT", ") SELECT").replace(" UNION ALL SELECT NULL, COUNT(*) FROM hits", "")
-        ids = _fetch_ids(everything, [expression, *params, limit])
-    return ids
+    ranked_matches = next(row[1] for row in rows if row[0] is None)
+    found = [row for row in rows if row[0] is not None]
+    if len(found) < limit and ranked_matches >= depth:
+        found = _fetch_rows(f"WITH hits AS ({ranked}) {matching}", [expression, *params, limit])
+    return [(row[0], *row[2:]) for row in sorted(found, key=lambda row: (row[1], row[0]))]
 
 
-def _fetch_ids(sql: str, params: list) -> list[str]:
+def _fetch_rows(sql: str, params: list) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [row[0] for row in cursor.fetchall()]
+        return cursor.fetchall()
 
 
 def keep_matching(index: TextIndex, ids: list[str], *, where: list[str], params: list) -> set[str]:

@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import connection, models
 from django.db.models import Prefetch
 
-from engine.db import fetch_instances
+from engine.db import fetch_instances, instances_from, select_list
 from memory.embeddings import embeddings_enabled, start_nearest, vector_index
 from memory.lexical import (
     EPISODE_INDEX,
@@ -68,7 +68,7 @@ def _ranked_ids(index: TextIndex, model, query: str, limit: int, conditions: Con
     if use_vectors:
         wait_for_nearest = start_nearest(vector_index(model).snapshot(), query, limit=depth * 4)
     lexical = rank_by_text(index, parse_query(query), where=conditions.where, params=conditions.params, limit=depth)
-    rankings = [lexical]
+    rankings = [[row[0] for row in lexical]]
     if use_vectors:
         nearest = wait_for_nearest()
         allowed = keep_matching(index, nearest, where=conditions.where, params=conditions.params)
@@ -80,13 +80,25 @@ def _ranked_ids(index: TextIndex, model, query: str, limit: int, conditions: Con
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
 
 
+def _ranked_hits(index: TextIndex, model, query: str, limit: int, conditions: Conditions) -> list[Hit]:
+    """The best rows for `query` with their scores. Keyword ranking alone (embeddings off) reads
+    the rows in its own statement; with vectors, the fused ids' rows are read after."""
+    if embeddings_enabled():
+        ranked = _ranked_ids(index, model, query, limit, conditions)
+        return _hits(_rows_of(model, ranked), ranked)
+    rows = rank_by_text(index, parse_query(query), where=conditions.where, params=conditions.params, limit=limit,
+                        columns=select_list(model, alias="m"))
+    instances = instances_from(model, [row[1:] for row in rows])
+    return [Hit(instance, round(1.0 / (RRF_K + rank), 6)) for rank, instance in enumerate(instances, start=1)]
+
+
 def _hits(rows: list[models.Model], ranked: list[tuple[str, float]]) -> list[Hit]:
     by_id = {row.pk: row for row in rows}
     return [Hit(by_id[row_id], round(score, 6)) for row_id, score in ranked if row_id in by_id]
 
 
 def _rows_of(model, ranked: list[tuple[str, float]]) -> list[models.Model]:
-    """The ranked rows, in one plain statement (every turn's context searches facts and episodes)."""
+    """The ranked rows, in one plain statement."""
     if not ranked:
         return []
     return fetch_instances(model, None, f"id IN ({', '.join(['%s'] * len(ranked))})", [row_id for row_id, _ in ranked])
@@ -106,8 +118,7 @@ def search_knowledge(query: str, limit: int = 20, filters: dict | None = None) -
     if filters.get("min_confidence") is not None:
         conditions.add("m.confidence >= %s", filters["min_confidence"])
     conditions.add_time_range("m.valid_from", filters.get("since"), filters.get("until"))
-    ranked = _ranked_ids(KNOWLEDGE_INDEX, KnowledgeItem, query, limit, conditions)
-    return _hits(_rows_of(KnowledgeItem, ranked), ranked)
+    return _ranked_hits(KNOWLEDGE_INDEX, KnowledgeItem, query, limit, conditions)
 
 
 def search_episodes(query: str, limit: int = 20, filters: dict | None = None) -> list[Hit]:
@@ -120,8 +131,7 @@ def search_episodes(query: str, limit: int = 20, filters: dict | None = None) ->
     if filters.get("task_id"):
         conditions.add("m.task_id = %s", filters["task_id"])
     conditions.add_time_range("m.occurred_at", filters.get("since"), filters.get("until"))
-    ranked = _ranked_ids(EPISODE_INDEX, Episode, query, limit, conditions)
-    return _hits(_rows_of(Episode, ranked), ranked)
+    return _ranked_hits(EPISODE_INDEX, Episode, query, limit, conditions)
 
 
 def search_social(query: str, limit: int = 20, filters: dict | None = None) -> list[Hit]:

@@ -142,3 +142,28 @@ def test_matches_past_the_ranking_depth_are_found_when_filters_drop_the_best(ali
     assert len(found) == 5 and {hit.item.task_id for hit in found} == {"sparse"}
     assert len(search_episodes("zebra", limit=200)) == 130
     assert search_episodes("okapi", limit=5) == []
+
+
+def test_a_keyword_search_reads_its_rows_in_the_ranking_statement(corpus):
+    """Every turn searches facts and episodes before its first token: one statement each, once
+    the words' row counts are known (they are kept for ten minutes)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from memory.search import search_episodes, search_knowledge
+
+    search_knowledge("what does the user prefer for testing?", limit=10)
+    search_episodes("billing service", limit=5)
+    with CaptureQueriesContext(connection) as statements:
+        facts = search_knowledge("what does the user prefer for testing?", limit=10)
+        episodes = search_episodes("billing service", limit=5)
+    assert len(statements) == 2, [q["sql"] for q in statements]
+    assert facts[0].item == KnowledgeItem.objects.get(pk=corpus["testing"].id)
+    stored = KnowledgeItem.objects.get(pk=corpus["testing"].id)
+    fields = [f.attname for f in KnowledgeItem._meta.concrete_fields]
+    assert [getattr(facts[0].item, f) for f in fields] == [getattr(stored, f) for f in fields]
+    assert {hit.item.pk for hit in episodes} >= {corpus["deploy"].pk, corpus["deploy_failed"].pk}
+    stored = Episode.objects.get(pk=episodes[0].item.pk)
+    fields = [f.attname for f in Episode._meta.concrete_fields]
+    assert [getattr(episodes[0].item, f) for f in fields] == [getattr(stored, f) for f in fields]
+    assert [hit.score for hit in facts] == sorted((hit.score for hit in facts), reverse=True)
