@@ -5,6 +5,8 @@ validated against the schema before the tool runs; a validation failure, an unkn
 tool's own `ToolError` goes back to the model as a tool error, never a crashed run.
 """
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,7 +82,7 @@ def run_tool(name: str, tool_input: dict, context: ToolContext) -> object:
     if tool is None:
         raise ToolError(f"There is no tool named {name!r}.")
     try:
-        jsonschema.validate(tool_input, tool.input_schema)
+        _validator_for(json.dumps(tool.input_schema, sort_keys=True)).validate(tool_input)
     except jsonschema.ValidationError as invalid:
         raise ToolError(f"Invalid input for {name}: {invalid.message}") from None
     try:
@@ -88,3 +90,14 @@ def run_tool(name: str, tool_input: dict, context: ToolContext) -> object:
     except EngineError as refused:  # a service's own refusal (not found, invalid...) is the model's to hear
         details = f" {refused.details}" if refused.details else ""
         raise ToolError(f"{refused.message}{details}") from None
+
+
+@functools.lru_cache(maxsize=512)
+def _validator_for(schema_json: str) -> jsonschema.protocols.Validator:
+    """A schema's validator, made once: `jsonschema.validate` checks the schema itself against its
+    metaschema on every call, 1.8 ms on this machine, where a ready validator takes 0.01 ms.
+    An invalid schema raises SchemaError, each time (lru_cache keeps only what returns)."""
+    schema = json.loads(schema_json)
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return validator(schema)

@@ -117,6 +117,32 @@ def test_tool_input_is_validated_against_its_schema(context):
         run_tool("teleport", {}, context)
 
 
+def test_a_schema_is_checked_once_and_a_broken_one_fails_every_call(context, monkeypatch):
+    import jsonschema
+
+    from execution import tools
+    from execution.tools import Tool, _validator_for
+
+    checks = []
+    real_check = jsonschema.Draft202012Validator.check_schema.__func__
+    monkeypatch.setattr(jsonschema.Draft202012Validator, "check_schema",
+                        classmethod(lambda cls, schema, **kw: checks.append(schema) or real_check(cls, schema, **kw)))
+    _validator_for.cache_clear()
+    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+              "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+    monkeypatch.setitem(tools._tools, "count_to", Tool(name="count_to", description="Counts.", input_schema=schema,
+                                                       run=lambda tool_input, context: tool_input["n"]))
+    monkeypatch.setitem(tools._tools, "broken_schema", Tool(name="broken_schema", description="Broken.",
+                                                            input_schema={"type": 12}, run=lambda tool_input, context: 1))
+    assert [run_tool("count_to", {"n": n}, context) for n in (1, 2, 3)] == [1, 2, 3]
+    with pytest.raises(ToolError, match="Invalid input for count_to"):
+        run_tool("count_to", {"n": "three"}, context)
+    assert len(checks) == 1
+    for _ in range(2):
+        with pytest.raises(jsonschema.SchemaError):
+            run_tool("broken_schema", {}, context)
+
+
 def test_an_event_that_cannot_be_stored_fails_where_it_is_emitted():
     from execution.eventlog import PendingEvent
 
