@@ -130,8 +130,8 @@ def _store_sqlite(cursor, batches: list[RunBatch]) -> dict[tuple[int, int], int]
 
 def _store_postgres(batches: list[RunBatch]) -> dict[tuple[int, int], int]:
     """One prepared statement, one round trip (in autocommit it is its own transaction): it takes the
-    log lock (so that event ids commit in id order), moves each task's `last_seq` on, queues a
-    NOTIFY per task for the other workers (sent at commit) and inserts the events, numbered
+    log lock (so that event ids commit in id order), moves each task's `last_seq` on, queues the
+    NOTIFYs naming the tasks for the other workers (sent at commit) and inserts the events, numbered
     after the old `last_seq`, their ids drawn in the order they were emitted. The events travel
     as one JSON array, spliced from their stored JSON: psycopg quotes a text array element by
     element in Python, which cost more than the rest of the write."""
@@ -152,6 +152,11 @@ def _store_postgres(batches: list[RunBatch]) -> dict[tuple[int, int], int]:
     return {(task_pk, seq): event_id for event_id, task_pk, seq in returned}
 
 
+# The tasks of a write go out in as few NOTIFYs as fit PostgreSQL's 8,000-byte payload (a JSON
+# list each): one per task had cost every commit of a hundred streaming turns a hundred notices,
+# which each worker's listener then read, its own included. `noticed` is a plain SELECT, which
+# PostgreSQL only runs when it is read: the insert's condition reads all of it.
+NOTICE_TASK_BYTES = 6000  # + one task id (at most 200 characters, 1,200 bytes as JSON) + the sender's mark
 _POSTGRES_APPEND = f"""
 WITH incoming AS (
     SELECT (e->>0)::bigint AS task_id, e->>1 AS run_id, (e->>2)::bigint AS k, (e->>3)::bigint AS ts,
@@ -163,11 +168,18 @@ log_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s)),
 numbered AS (
     UPDATE {Task._meta.db_table} t SET last_seq = t.last_seq + counts.n FROM counts, log_lock
     WHERE t.id = counts.task_id
-    RETURNING t.id, t.last_seq - counts.n AS base, pg_notify(%s, %s || t.task_id)
+    RETURNING t.id, t.last_seq - counts.n AS base, t.task_id
+),
+noticed AS (
+    SELECT pg_notify(%s, %s || json_agg(task_id)::text) FROM (
+        SELECT task_id, sum(octet_length(to_json(task_id)::text) + 1) OVER (ORDER BY id) / {NOTICE_TASK_BYTES} AS part
+        FROM numbered
+    ) tasks GROUP BY part
 )
 INSERT INTO {Event._meta.db_table} (task_id, run_id, seq, ts, type, data)
 SELECT incoming.task_id, incoming.run_id, numbered.base + incoming.k, incoming.ts, incoming.type, incoming.data
 FROM incoming JOIN numbered ON numbered.id = incoming.task_id
+WHERE (SELECT count(*) FROM noticed) > 0
 ORDER BY incoming.emitted
 RETURNING id, task_id, seq
 """
@@ -192,10 +204,15 @@ INSERT_CHUNK = 500
 
 
 def _json(data: dict) -> str:
-    # Lone surrogates (possible in a model's output) cannot be stored as UTF-8: replace them.
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "replace").decode("utf-8")
-    # PostgreSQL's jsonb refuses the NUL character (an unescaped \u0000); no model output needs it.
-    return _JSON_NUL.sub(r"\1", text) if settings.DATABASE_IS_POSTGRES else text
+    """Every event passes here, so the two repairs are only made where they can be needed."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    if not text.isascii():
+        # Lone surrogates (possible in a model's output) cannot be stored as UTF-8: replace them.
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    if "\\u0000" in text and settings.DATABASE_IS_POSTGRES:
+        # PostgreSQL's jsonb refuses the NUL character (an unescaped \u0000); no model output needs it.
+        text = _JSON_NUL.sub(r"\1", text)
+    return text
 
 
 _JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
@@ -235,10 +252,15 @@ def read_events(
 def encode_event(event: StoredEvent) -> bytes:
     """One SSE message: `id:`, `event:` and a one-line `data:` holding the event's own fields
     plus task_id, run_id, seq and ts (stored JSON text has no raw newlines)."""
-    extra = f'"task_id":{json.dumps(event.task_id, ensure_ascii=False)},"run_id":"{event.run_id}","seq":{event.seq},"ts":{event.ts}}}'
+    extra = f'"task_id":{_json_string(event.task_id)},"run_id":"{event.run_id}","seq":{event.seq},"ts":{event.ts}}}'
     body = event.data_json.rstrip()
     data = body[:-1] + ("," if body[1:-1].strip() else "") + extra
     return f"id: {event.id}\nevent: {event.type}\ndata: {data}\n\n".encode()
+
+
+@functools.lru_cache(maxsize=4096)
+def _json_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
 
 
 def encode_heartbeat(*, task_id: str | None, run_id: str | None) -> bytes:

@@ -51,6 +51,9 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
         # A turn launched by this very request has written nothing yet: wait for its first events.
         just_launched = start.known_seq is not None
         holding = start.launched
+        # The request's own connection (it started the turn, or looked the task up); afterwards
+        # only `still_live()` takes one, since reading the log gives its own back.
+        may_hold_connection = True
         while True:
             subscription.signal.clear()
             events = [] if just_launched else reader.next_events()
@@ -66,11 +69,14 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
             if just_launched:
                 just_launched = False
             elif not events or any(_closes_a_turn(event) for event in events):
+                may_hold_connection = True
                 if not still_live():
                     # Whatever was appended between our read and the check comes last.
                     yield preamble + b"".join(eventlog.encode_event(e) for e in reader.read_log())
                     return
-            release_connection()  # never wait holding a pooled connection
+            if may_hold_connection:  # never wait holding a pooled connection
+                release_connection()
+                may_hold_connection = False
             if preamble and not holding:
                 # A wait that may be long (a queued turn, a quiet replay): the headers go now.
                 yield preamble

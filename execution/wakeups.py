@@ -10,6 +10,7 @@ worker's copies of the API keys when a key changed (engine.keys.VerifiedKeys): t
 only while it listens.
 """
 
+import json
 import logging
 import os
 import socket
@@ -127,7 +128,8 @@ def on_notice(channel: str, marked_payload: str) -> None:
     origin, _, payload = marked_payload.partition(MARK_END)
     if channel == EVENTS_CHANNEL:
         if origin != _process_mark():
-            wake(payload)
+            for task_id in json.loads(payload):  # the tasks of one write (eventlog's append)
+                wake(task_id)
     else:
         dispatch_control(payload)
 

@@ -3,6 +3,7 @@ wait behind a burst of deltas."""
 
 import gevent
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from execution.appender import EventWriter
@@ -57,11 +58,12 @@ def test_an_urgent_event_is_written_at_the_next_switch_while_deltas_coalesce():
 def test_a_worker_is_woken_by_other_workers_notices_not_by_its_own():
     from execution import wakeups
 
-    with wakeups.Subscription("noticed") as subscription:
-        wakeups.on_notice(wakeups.EVENTS_CHANNEL, f"{wakeups._process_mark()}{wakeups.MARK_END}noticed")
+    with wakeups.Subscription("noticed") as subscription, wakeups.Subscription("quiet") as quiet:
+        wakeups.on_notice(wakeups.EVENTS_CHANNEL, f'{wakeups._process_mark()}{wakeups.MARK_END}["noticed"]')
         assert not subscription.signal.is_set()  # its own append handed the events over already
-        wakeups.on_notice(wakeups.EVENTS_CHANNEL, f"4242@elsewhere{wakeups.MARK_END}noticed")
+        wakeups.on_notice(wakeups.EVENTS_CHANNEL, f'4242@elsewhere{wakeups.MARK_END}["other", "noticed"]')
         assert subscription.signal.is_set() and subscription.take() == ([], True)
+        assert not quiet.signal.is_set()
 
 
 def test_a_write_without_events_still_changes_its_run():
@@ -93,3 +95,26 @@ def test_awkward_text_survives_the_write_exactly():
     stored = [event.data["text"] for event in read_events(after_id=0, task_id="awkward")]
     assert stored[:3] == texts[:3] and stored[4] == texts[4]
     assert stored[3] in ("nul\x00byte", "nulbyte")  # SQLite keeps the NUL; PostgreSQL's jsonb cannot
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="NOTIFY is PostgreSQL's")
+def test_one_write_tells_the_other_workers_every_task_in_as_few_notices_as_fit():
+    import json
+
+    import psycopg
+
+    from execution import wakeups
+    from tests.live_server import database_url_for_server
+
+    odd = ["\n", '"', "\\"]  # characters JSON escapes
+    tasks = [a_run(f"{n:03d}-" + "ż" * 100 + odd[n % 3] + "x" * 90) for n in range(40)]
+    with psycopg.connect(database_url_for_server(), autocommit=True) as listening:
+        listening.execute(f"LISTEN {wakeups.EVENTS_CHANNEL}")
+        append_batches([RunBatch(task=task, run_id=run.id, events=[PendingEvent("text_delta", {"text": "hi"})])
+                        for task, run in tasks])
+        payloads = [notice.payload for notice in listening.notifies(timeout=1, stop_after=40)]
+    assert 2 <= len(payloads) <= 4  # 40 ids of about 400 bytes each, at most 8,000 bytes a notice
+    assert all(len(payload.encode()) < 8000 for payload in payloads)
+    named = [task_id for payload in payloads for task_id in json.loads(payload.partition(wakeups.MARK_END)[2])]
+    assert sorted(named) == sorted(task.task_id for task, _ in tasks)
