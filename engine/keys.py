@@ -4,8 +4,9 @@ A key reads `ek_<prefix>_<secret>`. The prefix is public (shown in lists, used f
 database holds only the SHA-256 of the whole key. Keys are 256-bit random, so a fast hash is
 enough: there is nothing to brute-force.
 
-On PostgreSQL each worker keeps the keys it has looked up (`VerifiedKeys`), so that a request
-makes no query for its key; a trigger tells every worker when a key changes (migration 0004).
+On PostgreSQL each worker keeps copies of the keys it has looked up (`KeyCopies`), so that a
+request makes no query for its key; a trigger tells every worker when a key changes (migration
+0004). The presented key is still hashed and compared with the copy's hash on every request.
 """
 
 import hashlib
@@ -31,8 +32,10 @@ BOOTSTRAP_PREFIX = "env"
 # The trigger of migration 0004 sends a NOTIFY on this channel when a key changes (but for its
 # last_used_at), is deleted, or the table is emptied.
 KEYS_CHANGED_CHANNEL = "engine_keys_changed"
-KEY_COPY_SECONDS = 60.0
+KEY_COPY_SECONDS = 10.0
 KEY_COPIES_MAX = 1000
+# The listener shows it still hears the server at least this often (execution.wakeups).
+LISTENER_CHECK_SECONDS = 5.0
 
 
 def hash_key(raw_key: str) -> str:
@@ -121,7 +124,7 @@ _LOOKUP_FIELDS = ["id", "prefix", "key_hash", "name", "scope", "last_used_at", "
 
 def _find_by_prefix(prefix: str) -> ApiKey | None:
     """The lookup every request makes: this worker's copy, or one plain statement (engine.db)."""
-    return verified_keys.lookup(prefix, _read_key)
+    return key_copies.lookup(prefix, _read_key)
 
 
 def _read_key(prefix: str) -> ApiKey | None:
@@ -129,39 +132,53 @@ def _read_key(prefix: str) -> ApiKey | None:
     return found[0] if found else None
 
 
-class VerifiedKeys:
-    """This worker's copies of the keys it has read, by prefix. Copies are served only while
-    the worker hears of every change to the keys: the worker's listener (execution.wakeups)
-    calls `trust()` once it is listening on KEYS_CHANGED_CHANNEL, `forget()` for every notice
-    there and `distrust()` when its connection fails. So a revocation, an expiry date moved or
-    a scope changed, whoever writes it (the API, the admin, another process, plain SQL), takes
-    effect in each worker as soon as its listener reads the notice, milliseconds after the
-    commit. A copy is also read again after KEY_COPY_SECONDS. Without a listener (SQLite, tests,
-    management commands) every lookup reads the table. The copies are shared by the worker's
-    requests: callers must not change them, but for `last_used_at`."""
+class KeyCopies:
+    """This worker's copies of the keys it has read, by prefix (not engine.worker_cache: its
+    stamps cost a read, which is all a key lookup is). Copies are served only while the worker
+    hears of every change to the keys: its listener (execution.wakeups) calls `trust()` once it
+    listens on KEYS_CHANGED_CHANNEL, `forget()` for every notice there, `heard()` each time the
+    server has answered it (every LISTENER_CHECK_SECONDS at most) and `distrust()` when its
+    connection ends. So a revocation, a new expiry or scope, whoever writes it (the API, the
+    admin, another process, plain SQL), takes effect in each worker as soon as its listener reads
+    the notice, milliseconds after the commit. When the listener has not been heard for three
+    checks, the copies are dropped and not served. Whatever else goes wrong (a trigger bypassed,
+    a connection that died unseen), a copy is read again after KEY_COPY_SECONDS. Without a
+    listener (SQLite, tests, commands) every lookup reads the table. The copies are shared by the
+    worker's requests: callers must not change them, but for `last_used_at`."""
 
     def __init__(self):
         self._copies: dict[str, tuple[float, ApiKey]] = {}
         self._trusted = False
+        self._heard_at = 0.0
         self._changes = 0  # forget() calls so far: a read that overlapped one is not kept
 
     def lookup(self, prefix: str, read: Callable[[str], ApiKey | None]) -> ApiKey | None:
-        if not self._trusted:
+        if not self._listening():
             return read(prefix)
         copy = self._copies.get(prefix)
         if copy is not None and time.monotonic() - copy[0] < KEY_COPY_SECONDS:
             return copy[1]
         changes_before = self._changes
         key = read(prefix)
-        if key is not None and self._trusted and self._changes == changes_before:
+        if key is not None and self._listening() and self._changes == changes_before:
             if len(self._copies) >= KEY_COPIES_MAX:
                 self._copies.clear()
             self._copies[prefix] = (time.monotonic(), key)
         return key
 
+    def _listening(self) -> bool:
+        if self._trusted and time.monotonic() - self._heard_at > 3 * LISTENER_CHECK_SECONDS:
+            self.distrust()  # notices may have been missed: start again once it is heard
+        return self._trusted
+
     def trust(self) -> None:
         self.forget()  # changes made before the listener listened were not heard
+        self._heard_at = time.monotonic()
         self._trusted = True
+
+    def heard(self) -> None:
+        if self._trusted:
+            self._heard_at = time.monotonic()
 
     def distrust(self) -> None:
         self._trusted = False
@@ -172,7 +189,7 @@ class VerifiedKeys:
         self._copies.clear()
 
 
-verified_keys = VerifiedKeys()
+key_copies = KeyCopies()
 
 
 _NOTICE_FUNCTION = f"""
@@ -182,24 +199,29 @@ BEGIN
     RETURN NULL;
 END $$
 """
-# Every column but last_used_at, which requests move on once a minute.
-_NOTICE_TRIGGER = """
-CREATE TRIGGER engine_apikey_changed
-AFTER UPDATE OF id, prefix, key_hash, name, scope, created_at, expires_at, revoked_at, replaced_by_id OR DELETE OR TRUNCATE
-ON engine_apikey FOR EACH STATEMENT EXECUTE FUNCTION engine_keys_changed()
-"""
+# A change to any column but last_used_at, which requests move on once a minute (compared as
+# JSON, so that a column added later is watched too); every delete; an emptied table.
+_NOTICE_TRIGGERS = [
+    """CREATE TRIGGER engine_apikey_changed AFTER UPDATE ON engine_apikey FOR EACH ROW
+    WHEN ((to_jsonb(OLD) - 'last_used_at') IS DISTINCT FROM (to_jsonb(NEW) - 'last_used_at'))
+    EXECUTE FUNCTION engine_keys_changed()""",
+    """CREATE TRIGGER engine_apikey_removed AFTER DELETE OR TRUNCATE ON engine_apikey
+    FOR EACH STATEMENT EXECUTE FUNCTION engine_keys_changed()""",
+]
 
 
 def install_change_notice(apps, schema_editor) -> None:
-    """RunPython (PostgreSQL only): the trigger behind `VerifiedKeys`."""
+    """RunPython (PostgreSQL only): the triggers behind `KeyCopies`."""
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(_NOTICE_FUNCTION)
-        schema_editor.execute(_NOTICE_TRIGGER)
+        for trigger in _NOTICE_TRIGGERS:
+            schema_editor.execute(trigger)
 
 
 def remove_change_notice(apps, schema_editor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("DROP TRIGGER IF EXISTS engine_apikey_changed ON engine_apikey")
+        schema_editor.execute("DROP TRIGGER IF EXISTS engine_apikey_removed ON engine_apikey")
         schema_editor.execute("DROP FUNCTION IF EXISTS engine_keys_changed()")
 
 

@@ -6,7 +6,7 @@ woken through PostgreSQL LISTEN/NOTIFY: each worker keeps one listening connecti
 and re-wakes everyone after every (re)connect, since NOTIFYs sent while it was down are lost.
 On SQLite the Engine runs one worker, and the in-process path is all there is.
 The same listener carries control messages (cancel a run) between workers, and tells the
-worker's copies of the API keys when a key changed (engine.keys.VerifiedKeys): they are served
+worker's copies of the API keys when a key changed (engine.keys.KeyCopies): they are served
 only while it listens.
 """
 
@@ -22,7 +22,7 @@ import gevent.event
 from django.conf import settings
 from django.db import connection
 
-from engine.keys import KEYS_CHANGED_CHANNEL, verified_keys
+from engine.keys import KEYS_CHANGED_CHANNEL, LISTENER_CHECK_SECONDS, key_copies
 
 logger = logging.getLogger(__name__)
 
@@ -123,15 +123,26 @@ def on_notice(channel: str, marked_payload: str) -> None:
     """A NOTIFY came in. Events appended by this very process were handed to its readers at
     commit already: waking them again would only make every stream read the log for nothing."""
     if channel == KEYS_CHANGED_CHANNEL:
-        verified_keys.forget()
+        key_copies.forget()
         return
     origin, _, payload = marked_payload.partition(MARK_END)
     if channel == EVENTS_CHANNEL:
         if origin != _process_mark():
-            for task_id in json.loads(payload):  # the tasks of one write (eventlog's append)
+            for task_id in _tasks_named(payload):
                 wake(task_id)
     else:
         dispatch_control(payload)
+
+
+def _tasks_named(payload: str) -> list[str]:
+    """The tasks of one write: a JSON list (eventlog's append), or a single task id as workers
+    before it sent, so that a restart with both versions running loses no wake-up."""
+    if payload.startswith("["):
+        try:
+            return json.loads(payload)
+        except ValueError:
+            pass
+    return [payload]
 
 
 def on_control(handler: Callable[[str], None]) -> None:
@@ -158,6 +169,8 @@ def _conninfo() -> str:
     return make_conninfo(
         dbname=db["NAME"], user=db.get("USER") or None, password=db.get("PASSWORD") or None,
         host=db.get("HOST") or None, port=db.get("PORT") or None, application_name="engine-listener",
+        # A connection that died without a word (a network cut) fails within seconds, not hours.
+        keepalives=1, keepalives_idle=5, keepalives_interval=2, keepalives_count=3, tcp_user_timeout=10_000,
     )
 
 
@@ -172,14 +185,18 @@ def _listen_forever() -> None:
                 listening.execute(f"LISTEN {CONTROL_CHANNEL}")
                 listening.execute(f"LISTEN {KEYS_CHANGED_CHANNEL}")
                 backoff = 0.5
-                verified_keys.trust()
+                key_copies.trust()
                 try:
                     wake_everyone()
                     while True:
-                        for notice in listening.notifies(timeout=5):
+                        for notice in listening.notifies(timeout=LISTENER_CHECK_SECONDS):
                             on_notice(notice.channel, notice.payload)
+                        # The server still answers, so nothing sent to this connection was lost
+                        # (psycopg keeps notices that come in meanwhile for the next round).
+                        listening.execute("SELECT 1")
+                        key_copies.heard()
                 finally:
-                    verified_keys.distrust()  # key changes are no longer heard, however this ends
+                    key_copies.distrust()  # key changes are no longer heard, however this ends
         except Exception:  # the listener must outlive any failure, or cross-worker wake-ups stop
             logger.warning("event listener failed; reconnecting in %.1fs", backoff, exc_info=True)
             gevent.sleep(backoff)

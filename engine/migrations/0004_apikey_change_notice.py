@@ -1,5 +1,5 @@
 """On PostgreSQL, a NOTIFY whenever a key changes, so that workers can keep copies of the keys
-they have read (engine.keys.VerifiedKeys)."""
+they have read (engine.keys.KeyCopies)."""
 
 from django.db import migrations
 
