@@ -28,7 +28,7 @@ def fetch_instances(model: type[Model], fields: list[str] | None = None, where: 
     """`SELECT fields FROM model's table [WHERE where] tail` as model instances holding those
     fields (all concrete fields for None; `task_id` names a foreign key). One plain statement."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a lookup in a greenlet-local
-    sql = f"SELECT {select_list(model, fields)} FROM {db.ops.quote_name(model._meta.db_table)}"
+    sql = f"SELECT {', '.join(select_columns(model, fields))} FROM {db.ops.quote_name(model._meta.db_table)}"
     if where:
         sql += f" WHERE {where}"
     with db.cursor() as cursor:
@@ -37,16 +37,16 @@ def fetch_instances(model: type[Model], fields: list[str] | None = None, where: 
     return instances_from(model, rows, fields)
 
 
-def select_list(model: type[Model], fields: list[str] | None = None, *, alias: str = "") -> str:
+def select_columns(model: type[Model], fields: list[str] | None = None, *, alias: str = "") -> list[str]:
     """The quoted columns of `fields` (all concrete fields for None), each after `alias.` if
-    given: the select list whose rows `instances_from` reads."""
+    given: what to select for `instances_from` to read the rows."""
     quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
     prefix = f"{alias}." if alias else ""
-    return ", ".join(f"{prefix}{quote(column.target.column)}" for column in _columns(model, _fields_key(fields)))
+    return [f"{prefix}{quote(column.target.column)}" for column in _columns(model, _fields_key(fields))]
 
 
 def instances_from(model: type[Model], rows: list[tuple], fields: list[str] | None = None) -> list[Model]:
-    """Model instances from rows of `select_list(model, fields)`, converted as the ORM would."""
+    """Model instances from rows of `select_columns(model, fields)`, converted as the ORM would."""
     if not rows:
         return []
     db = connections[DEFAULT_DB_ALIAS]

@@ -152,11 +152,13 @@ def _store_postgres(batches: list[RunBatch]) -> dict[tuple[int, int], int]:
     return {(task_pk, seq): event_id for event_id, task_pk, seq in returned}
 
 
-# The tasks of a write go out in as few NOTIFYs as fit PostgreSQL's 8,000-byte payload (a JSON
-# list each): one per task had cost every commit of a hundred streaming turns a hundred notices,
-# which each worker's listener then read, its own included. `noticed` is a plain SELECT, which
-# PostgreSQL only runs when it is read: the insert's condition reads all of it.
-NOTICE_TASK_BYTES = 6000  # + one task id (at most 200 characters, 1,200 bytes as JSON) + the sender's mark
+# The tasks of a write go out in NOTIFYs of a JSON list each, cut into parts that fit PostgreSQL's
+# 8,000-byte payload: one notice per task had cost every commit of a hundred streaming turns a
+# hundred notices, which each worker's listener then read, its own included. A part holds less
+# than NOTICE_TASK_BYTES plus one task id (at most 200 characters: 1,202 bytes as JSON) plus its
+# brackets and the sender's mark. Each id counts its ", " separator. `noticed` is a plain SELECT,
+# which PostgreSQL only runs when it is read: the insert's condition reads all of it.
+NOTICE_TASK_BYTES = 6000
 _POSTGRES_APPEND = f"""
 WITH incoming AS (
     SELECT (e->>0)::bigint AS task_id, e->>1 AS run_id, (e->>2)::bigint AS k, (e->>3)::bigint AS ts,
@@ -172,7 +174,7 @@ numbered AS (
 ),
 noticed AS (
     SELECT pg_notify(%s, %s || json_agg(task_id)::text) FROM (
-        SELECT task_id, sum(octet_length(to_json(task_id)::text) + 1) OVER (ORDER BY id) / {NOTICE_TASK_BYTES} AS part
+        SELECT task_id, sum(octet_length(to_json(task_id)::text) + 2) OVER (ORDER BY id) / {NOTICE_TASK_BYTES} AS part
         FROM numbered
     ) tasks GROUP BY part
 )

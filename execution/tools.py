@@ -81,10 +81,10 @@ def run_tool(name: str, tool_input: dict, context: ToolContext) -> object:
     tool = get_tool(name)
     if tool is None:
         raise ToolError(f"There is no tool named {name!r}.")
-    try:
-        _validator_for(json.dumps(tool.input_schema, sort_keys=True)).validate(tool_input)
-    except jsonschema.ValidationError as invalid:
-        raise ToolError(f"Invalid input for {name}: {invalid.message}") from None
+    validator = _validator_for(json.dumps(tool.input_schema, sort_keys=True))
+    invalid = jsonschema.exceptions.best_match(validator.iter_errors(tool_input))
+    if invalid is not None:  # the error jsonschema.validate would have raised
+        raise ToolError(f"Invalid input for {name}: {invalid.message}")
     try:
         return tool.run(tool_input, context)
     except EngineError as refused:  # a service's own refusal (not found, invalid...) is the model's to hear
@@ -95,8 +95,8 @@ def run_tool(name: str, tool_input: dict, context: ToolContext) -> object:
 @functools.lru_cache(maxsize=512)
 def _validator_for(schema_json: str) -> jsonschema.protocols.Validator:
     """A schema's validator, made once: `jsonschema.validate` checks the schema itself against its
-    metaschema on every call, 1.8 ms on this machine, where a ready validator takes 0.01 ms.
-    An invalid schema raises SchemaError, each time (lru_cache keeps only what returns)."""
+    metaschema on every call (measured here: 1.8 ms a call, against 0.01 ms with a ready
+    validator). An invalid schema raises SchemaError, each time (lru_cache keeps only what returns)."""
     schema = json.loads(schema_json)
     validator = jsonschema.validators.validator_for(schema)
     validator.check_schema(schema)

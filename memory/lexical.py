@@ -15,6 +15,7 @@ more of its words first, then the rows with its rarest words that fit in RANKED_
 import functools
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -149,10 +150,10 @@ def without_common_words(index: TextIndex, parsed: ParsedQuery) -> ParsedQuery:
 
 
 def rank_by_text(
-    index: TextIndex, parsed: ParsedQuery, *, where: list[str], params: list, limit: int, columns: str = ""
+    index: TextIndex, parsed: ParsedQuery, *, where: list[str], params: list, limit: int, columns: Sequence[str] = ()
 ) -> list[tuple]:
     """The rows matching the query and the `where` conditions (over alias `m`), best first: each
-    its id, then the `columns` asked for (a select list over `m`), so that a search needs no
+    its id, then the `columns` asked for (expressions over `m`), so that a search needs no
     second statement for its rows.
 
     A broad query (see the module's docstring) is ranked in steps: the rows with two or more of
@@ -192,7 +193,7 @@ def _ranked_rows(
     where: list[str],
     params: list,
     limit: int,
-    columns: str,
+    columns: Sequence[str],
     rank_by: ParsedQuery | None = None,
     excluding: list[str] = (),
 ) -> list[tuple]:
@@ -201,7 +202,7 @@ def _ranked_rows(
     where = [*where, f"m.id NOT IN ({', '.join(['%s'] * len(excluding))})"] if excluding else where
     params = [*params, *excluding]
     conditions = "".join(f" AND {condition}" for condition in where)
-    extra = f", {columns}" if columns else ""
+    extra = "".join(f", {column}" for column in columns)
     if connection.vendor == "postgresql":
         tsquery, query_params = postgres_tsquery(parsed)
         rank_tsquery, rank_params = postgres_tsquery(rank_by or parsed)
@@ -224,7 +225,7 @@ def _ranked_rows(
     )
     # A last row (id NULL) counts the matches ranked: when that is below the depth, every match
     # was ranked, and too few rows only means too few rows match (the common case: one statement).
-    nulls = ", NULL" * (columns.count(",") + 1) if columns else ""
+    nulls = ", NULL" * len(columns)
     sql = f"WITH hits AS ({ranked} LIMIT %s) SELECT * FROM ({matching}) UNION ALL SELECT NULL, COUNT(*){nulls} FROM hits"
     expression, depth = fts5_expression(parsed), max((limit + len(excluding)) * 5, 100)
     with connection.cursor() as cursor:

@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db import connection, models
 from django.db.models import Prefetch
 
-from engine.db import fetch_instances, instances_from, select_list
+from engine.db import fetch_instances, instances_from, select_columns
 from memory.embeddings import embeddings_enabled, start_nearest, vector_index
 from memory.lexical import (
     EPISODE_INDEX,
@@ -87,7 +87,7 @@ def _ranked_hits(index: TextIndex, model, query: str, limit: int, conditions: Co
         ranked = _ranked_ids(index, model, query, limit, conditions)
         return _hits(_rows_of(model, ranked), ranked)
     rows = rank_by_text(index, parse_query(query), where=conditions.where, params=conditions.params, limit=limit,
-                        columns=select_list(model, alias="m"))
+                        columns=select_columns(model, alias="m"))
     instances = instances_from(model, [row[1:] for row in rows])
     return [Hit(instance, round(1.0 / (RRF_K + rank), 6)) for rank, instance in enumerate(instances, start=1)]
 

@@ -99,22 +99,38 @@ def test_awkward_text_survives_the_write_exactly():
 
 @pytest.mark.postgres
 @pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="NOTIFY is PostgreSQL's")
-def test_one_write_tells_the_other_workers_every_task_in_as_few_notices_as_fit():
+def test_one_write_tells_the_other_workers_every_task_in_notices_that_fit():
+    import itertools
     import json
+    import string
 
     import psycopg
 
     from execution import wakeups
     from tests.live_server import database_url_for_server
 
-    odd = ["\n", '"', "\\"]  # characters JSON escapes
-    tasks = [a_run(f"{n:03d}-" + "ż" * 100 + odd[n % 3] + "x" * 90) for n in range(40)]
+    # Two-character ids, whose ", " separators are a third of their bytes, and among them one of
+    # the longest ids there can be (200 control characters: 1,202 bytes as JSON), placed where
+    # a count of one byte per separator would have made a notice of 8,413 bytes.
+    short_ids = ["".join(pair) for pair in itertools.product(string.ascii_letters + string.digits, repeat=2)][:2400]
+    task_ids = [*short_ids[:960], "\x01" * 200, *short_ids[960:]]
+    tasks = Task.objects.bulk_create([Task(task_id=task_id) for task_id in task_ids])
+    runs = Run.objects.bulk_create([Run(task=task, status=RunStatus.COMPLETED, ended_at=timezone.now()) for task in tasks])
     with psycopg.connect(database_url_for_server(), autocommit=True) as listening:
         listening.execute(f"LISTEN {wakeups.EVENTS_CHANNEL}")
         append_batches([RunBatch(task=task, run_id=run.id, events=[PendingEvent("text_delta", {"text": "hi"})])
-                        for task, run in tasks])
-        payloads = [notice.payload for notice in listening.notifies(timeout=1, stop_after=40)]
-    assert 2 <= len(payloads) <= 4  # 40 ids of about 400 bytes each, at most 8,000 bytes a notice
-    assert all(len(payload.encode()) < 8000 for payload in payloads)
+                        for task, run in zip(tasks, runs)])
+        payloads = [notice.payload for notice in listening.notifies(timeout=1, stop_after=100)]
+    assert 2 <= len(payloads) <= 4  # about 16,000 bytes of JSON, at most 8,000 a notice
+    assert max(len(payload.encode()) for payload in payloads) < 8000
     named = [task_id for payload in payloads for task_id in json.loads(payload.partition(wakeups.MARK_END)[2])]
-    assert sorted(named) == sorted(task.task_id for task, _ in tasks)
+    assert sorted(named) == sorted(task_ids)
+
+
+def test_a_notice_from_a_worker_of_the_version_before_still_wakes_its_task():
+    from execution import wakeups
+
+    with wakeups.Subscription("[not a list") as odd, wakeups.Subscription("plain") as plain:
+        wakeups.on_notice(wakeups.EVENTS_CHANNEL, f"4242@elsewhere{wakeups.MARK_END}plain")
+        wakeups.on_notice(wakeups.EVENTS_CHANNEL, f"4242@elsewhere{wakeups.MARK_END}[not a list")
+        assert plain.signal.is_set() and odd.signal.is_set()
