@@ -3,6 +3,7 @@ import binascii
 import re
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from engine.serializers import StrictCharField
@@ -46,10 +47,29 @@ class MediaBlockSerializer(serializers.Serializer):
         return block
 
 
+MAX_MEDIA_BLOCKS = 20
+
+
+@extend_schema_field(MediaBlockSerializer(many=True))
+class MediaBlocksField(serializers.Field):
+    """A list of attachments, each checked by MediaBlockSerializer, with the errors a nested
+    serializer gives. That serializer is made only when a list is sent: declared as a nested
+    field, it made every /execute body's validation take 0.35 ms in-process instead of 0.26."""
+
+    def to_internal_value(self, data):
+        blocks = MediaBlockSerializer(data=data, many=True, max_length=MAX_MEDIA_BLOCKS)
+        if not blocks.is_valid():
+            raise serializers.ValidationError(blocks.errors)
+        return blocks.validated_data
+
+    def to_representation(self, value):
+        return value
+
+
 class ExecuteSerializer(serializers.Serializer):
     message = StrictCharField(allow_blank=True, trim_whitespace=False)
     task_id = StrictCharField(max_length=200)
-    media = MediaBlockSerializer(many=True, required=False, default=list, max_length=20)
+    media = MediaBlocksField(required=False, default=list)
     direct = serializers.BooleanField(required=False, default=False)
     edit_message_id = serializers.CharField(required=False, allow_null=True, default=None, max_length=40)
     retry_message_id = serializers.CharField(required=False, allow_null=True, default=None, max_length=40)
