@@ -28,29 +28,35 @@ def fetch_instances(model: type[Model], fields: list[str] | None = None, where: 
     """`SELECT fields FROM model's table [WHERE where] tail` as model instances holding those
     fields (all concrete fields for None; `task_id` names a foreign key). One plain statement."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.x` is a lookup in a greenlet-local
-    sql = f"SELECT {', '.join(select_columns(model, fields))} FROM {db.ops.quote_name(model._meta.db_table)}"
+    columns = _columns(model, _fields_key(fields))
+    sql = f"SELECT {', '.join(_quoted(db, columns))} FROM {db.ops.quote_name(model._meta.db_table)}"
     if where:
         sql += f" WHERE {where}"
     with db.cursor() as cursor:
         cursor.execute(f"{sql} {tail}", list(params))
         rows = cursor.fetchall()
-    return instances_from(model, rows, fields)
+    return _instances(db, model, columns, rows)
 
 
 def select_columns(model: type[Model], fields: list[str] | None = None, *, alias: str = "") -> list[str]:
     """The quoted columns of `fields` (all concrete fields for None), each after `alias.` if
     given: what to select for `instances_from` to read the rows."""
-    quote = connections[DEFAULT_DB_ALIAS].ops.quote_name
-    prefix = f"{alias}." if alias else ""
-    return [f"{prefix}{quote(column.target.column)}" for column in _columns(model, _fields_key(fields))]
+    return _quoted(connections[DEFAULT_DB_ALIAS], _columns(model, _fields_key(fields)), alias)
 
 
 def instances_from(model: type[Model], rows: list[tuple], fields: list[str] | None = None) -> list[Model]:
     """Model instances from rows of `select_columns(model, fields)`, converted as the ORM would."""
+    return _instances(connections[DEFAULT_DB_ALIAS], model, _columns(model, _fields_key(fields)), rows)
+
+
+def _quoted(db, columns: list, alias: str = "") -> list[str]:
+    prefix = f"{alias}." if alias else ""
+    return [f"{prefix}{db.ops.quote_name(column.target.column)}" for column in columns]
+
+
+def _instances(db, model: type[Model], columns: list, rows: list[tuple]) -> list[Model]:
     if not rows:
         return []
-    db = connections[DEFAULT_DB_ALIAS]
-    columns = _columns(model, _fields_key(fields))
     converters = [
         (index, [*db.ops.get_db_converters(column), *column.get_db_converters(db)], column)
         for index, column in enumerate(columns)

@@ -76,7 +76,7 @@ def _ranked_ids(index: TextIndex, model, query: str, limit: int, conditions: Con
     scores: dict[str, float] = {}
     for ranking in rankings:
         for rank, row_id in enumerate(ranking, start=1):
-            scores[row_id] = scores.get(row_id, 0.0) + 1.0 / (RRF_K + rank)
+            scores[row_id] = scores.get(row_id, 0.0) + _fusion_score(rank)
     return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
 
 
@@ -89,7 +89,12 @@ def _ranked_hits(index: TextIndex, model, query: str, limit: int, conditions: Co
     rows = rank_by_text(index, parse_query(query), where=conditions.where, params=conditions.params, limit=limit,
                         columns=select_columns(model, alias="m"))
     instances = instances_from(model, [row[1:] for row in rows])
-    return [Hit(instance, round(1.0 / (RRF_K + rank), 6)) for rank, instance in enumerate(instances, start=1)]
+    return [Hit(instance, round(_fusion_score(rank), 6)) for rank, instance in enumerate(instances, start=1)]
+
+
+def _fusion_score(rank: int) -> float:
+    """Reciprocal-rank fusion's share of one ranking for the row at `rank` (1 is the best)."""
+    return 1.0 / (RRF_K + rank)
 
 
 def _hits(rows: list[models.Model], ranked: list[tuple[str, float]]) -> list[Hit]:
