@@ -13,6 +13,7 @@ import gevent
 from django.db import connection
 
 from execution import wakeups
+from execution.context import MemorySearch
 from execution.errors import RunCancelled, WorkerStopping
 from execution.models import Run
 
@@ -30,21 +31,23 @@ def local_run_ids() -> list[str]:
     return list(_local_runs)
 
 
-def launch(run: Run, *, resume: bool = False, stamps: dict[str, int] | None = None) -> gevent.Greenlet:
+def launch(run: Run, *, resume: bool = False, stamps: dict[str, int] | None = None,
+           searched: MemorySearch | None = None) -> gevent.Greenlet:
     """Runs the turn in its own greenlet, independent of the request that started it
     (`resume`: a turn that waited on the user, from its stored step; `stamps`: the worker
-    cache's, read as the run started, see engine.worker_cache; read by the turn when None)."""
+    cache's, read as the run started, see engine.worker_cache; read by the turn when None;
+    `searched`: its long-term memory searches, started ahead, see execution.context)."""
     from execution.turn import execute_turn
 
-    greenlet = gevent.spawn(_run_and_release, execute_turn, run, resume, stamps)
+    greenlet = gevent.spawn(_run_and_release, execute_turn, run, resume, stamps, searched)
     _local_runs[run.id] = greenlet
     greenlet.link(lambda ended: _local_runs.get(run.id) is ended and _local_runs.pop(run.id, None))
     return greenlet
 
 
-def _run_and_release(execute, run: Run, resume: bool, stamps: dict[str, int] | None) -> None:
+def _run_and_release(execute, run: Run, resume: bool, stamps: dict[str, int] | None, searched) -> None:
     try:
-        execute(run, resume=resume, stamps=stamps)
+        execute(run, resume=resume, stamps=stamps, searched=searched)
         start_next_after(run)
     finally:
         connection.close()  # a spawned greenlet must give its connection back (pool slot)

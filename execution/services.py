@@ -14,6 +14,7 @@ from engine.db import fetch_instances, fetch_prepared, insert_instance, insert_v
 from engine.worker_cache import STAMP_TABLE
 from execution import runner, selectors, wakeups
 from execution.eventlog import append_now, iso_now
+from execution.context import MemorySearch
 from execution.errors import MessageNotFound, NoActiveRun, TaskBusy, TaskNotFound
 from execution.models import Message, MessageRole, Run, RunStatus, Task, new_message_id
 
@@ -50,10 +51,13 @@ def start_run(turn: TurnRequest) -> Run:
     Every request of a turn passes here, so its statements are plain ones (engine.db); on
     PostgreSQL a new message on a task that is not busy is one statement (`_start_in_one_statement`)."""
     if settings.DATABASE_IS_POSTGRES and not (turn.edit_message_id or turn.retry_message_id):
+        # The memory searches wait on the database alongside the statement (on SQLite, where
+        # nothing waits, they would only come first); unused if the turn does not start now.
+        searched = MemorySearch(turn.message) if turn.message.strip() else None
         started = _start_in_one_statement(turn)
         if started is not None:
             run, stamps = started
-            transaction.on_commit(lambda: runner.launch(run, stamps=stamps))
+            transaction.on_commit(lambda: runner.launch(run, stamps=stamps, searched=searched))
             return run
     return _start_in_transaction(turn)
 

@@ -30,8 +30,9 @@ PLANNING_PROMPT = "Before acting, write a short plan for answering the user's la
 _STATUS_OF_PHASE = {"completed": RunStatus.COMPLETED, "errored": RunStatus.ERRORED, "cancelled": RunStatus.CANCELLED}
 
 
-def execute_turn(run: Run, *, resume: bool = False, stamps: dict[str, int] | None = None) -> None:
-    turn = Turn(run, resuming=resume)
+def execute_turn(run: Run, *, resume: bool = False, stamps: dict[str, int] | None = None,
+                 searched: context.MemorySearch | None = None) -> None:
+    turn = Turn(run, resuming=resume, searched=searched)
     # The soul, the skills and the connections come from this worker's copies, as fresh as these
     # stamps say (engine.worker_cache).
     with worker_cache.reading(stamps):
@@ -39,8 +40,9 @@ def execute_turn(run: Run, *, resume: bool = False, stamps: dict[str, int] | Non
 
 
 class Turn(TurnTools):
-    def __init__(self, run: Run, *, resuming: bool = False):
+    def __init__(self, run: Run, *, resuming: bool = False, searched: context.MemorySearch | None = None):
         self.run = run
+        self.searched = searched
         self.resuming = resuming
         self.model = get_model()
         self.writer = EventWriter(task=run.task, run_id=run.id)
@@ -119,7 +121,7 @@ class Turn(TurnTools):
         """The thread as the model will see it, compacted first when it is over budget."""
         thread = compaction.opening_thread(self.run) if self.opens_task else compaction.load_thread(self.run.task)
         self.message_text = _latest_user_text(thread.history())
-        self.remembered = context.remembered_for(self.message_text)
+        self.remembered = context.remembered_for(self.message_text, searched=self.searched)
         thread, made, usage = compaction.compact(
             thread, system=self.system_prompt(), model=self.model, run=self.run
         )

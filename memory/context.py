@@ -4,6 +4,8 @@ Tokens are estimated as len(text) // 4 (about four characters per token for Engl
 common BPE tokenizers); the estimate only has to keep the block inside its budget, not be exact.
 """
 
+from dataclasses import dataclass
+
 from engine.worker_cache import cached
 from memory.search import search_episodes, search_knowledge
 from memory.soul import current_soul
@@ -42,13 +44,30 @@ def _episode_lines(message: str) -> list[str]:
     return lines
 
 
-def build_memory_context(*, message: str, token_budget: int) -> str:
-    """The soul summary, then the best knowledge hits, then the best episode hits for `message`,
-    as plain text whose estimated size (len // 4) is at most `token_budget`. Lines are added in
-    that order until the next one does not fit; a heading is only added with its first line; a
-    soul identity longer than the budget is cut to fit. Returns "" when not even a heading fits."""
+@dataclass(frozen=True)
+class Recalled:
+    """What the searches of long-term memory found for one message, as context lines."""
+
+    message: str
+    knowledge: list[str]
+    episodes: list[str]
+
+
+def recall(message: str) -> Recalled:
+    """The knowledge and the episodes relevant to `message`: the two searches of a turn's context."""
+    return Recalled(message, _knowledge_lines(message), _episode_lines(message))
+
+
+def build_memory_context(*, message: str, token_budget: int, recalled: Recalled | None = None) -> str:
+    """The soul summary, then the best knowledge hits, then the best episode hits for `message`
+    (`recalled`, when its searches were made for this message already), as plain text whose
+    estimated size (len // 4) is at most `token_budget`. Lines are added in that order until the
+    next one does not fit; a heading is only added with its first line; a soul identity longer
+    than the budget is cut to fit. Returns "" when not even a heading fits."""
     budget_chars = max(token_budget, 0) * 4
-    sections = [_soul_lines(), _knowledge_lines(message), _episode_lines(message)]
+    if recalled is None or recalled.message != message:
+        recalled = recall(message)
+    sections = [_soul_lines(), recalled.knowledge, recalled.episodes]
     out: list[str] = []
     used = 0
     for number, section in enumerate(sections):

@@ -1,11 +1,16 @@
 """Long-term memory in every turn: the tools, the context, and an episode per turn."""
 
+import threading
+import time
 import uuid
 
 import pytest
+from django.conf import settings
+from django.db import connection
 
 from engine.worker_cache import current_stamps
 from memory.models import Episode, KnowledgeItem
+from memory.services import remember_fact
 from memory.soul import current_soul, learn_into_soul
 from skills.models import Skill
 from tests.sse import execute
@@ -69,3 +74,34 @@ def test_the_next_turn_sees_the_soul_and_skills_another_process_wrote(engine_ser
     Skill.objects.filter(name="cache-probe").update(description="changed without signals")
     later = reply(execute(engine_server, key, {"message": "/context", "task_id": task_id, "direct": True}))
     assert "- cache-probe — changed without signals" in later
+
+
+@pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="on SQLite nothing waits, so the searches follow the start")
+def test_a_turns_memory_searches_wait_alongside_the_statement_that_starts_it(engine_server, key):
+    """PostgreSQL: the searches (execution.context.MemorySearch) are under way while the turn's
+    start is still being written, not after it. Locks hold both: the test sees both waiting."""
+    remember_fact(subject="tea", content="The user drinks rooibos in the evening")
+    started: dict = {}
+    with connection.cursor() as cursor:
+        cursor.execute("BEGIN")
+        cursor.execute("LOCK TABLE execution_task IN SHARE MODE")  # the start's insert waits
+        cursor.execute("LOCK TABLE memory_knowledgeitem IN ACCESS EXCLUSIVE MODE")  # so does the search
+        request = threading.Thread(target=lambda: started.update(events=execute(engine_server, key, {
+            "message": "/context which rooibos tonight", "task_id": f"t-{uuid.uuid4().hex[:6]}", "direct": True,
+        })))
+        request.start()
+        waiting: list[str] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (
+            any("INSERT INTO" in query and "execution_task" in query for query in waiting)
+            and any("memory_knowledgeitem" in query for query in waiting)
+        ):
+            time.sleep(0.02)
+            cursor.execute("SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+            waiting = [row[0] for row in cursor.fetchall()]
+        cursor.execute("COMMIT")
+    request.join(timeout=15)
+    assert any("memory_knowledgeitem" in query for query in waiting), waiting
+    assert any("execution_task" in query for query in waiting), waiting
+    assert "The user drinks rooibos in the evening" in reply(started["events"])
+    assert started["events"][-1].data["phase"] == "completed"

@@ -1,6 +1,6 @@
 import pytest
 
-from memory.context import build_memory_context, estimate_tokens
+from memory.context import Recalled, build_memory_context, estimate_tokens, recall
 
 pytestmark = pytest.mark.django_db
 
@@ -26,3 +26,13 @@ def test_the_context_never_exceeds_its_token_budget(corpus, budget):
 def test_a_message_with_nothing_to_search_gets_only_the_soul(corpus):
     text = build_memory_context(message="   ", token_budget=500)
     assert text.startswith("## Who the user is") and "## What you know" not in text
+
+
+def test_searches_made_ahead_are_used_only_for_their_own_message(corpus):
+    message = "Which coffee with oat milk should I order?"
+    ahead = Recalled(message, knowledge=["## What you know about this", "- made ahead"], episodes=[])
+    assert "- made ahead" in build_memory_context(message=message, token_budget=2000, recalled=ahead)
+    assert recall(message).knowledge[1].startswith("- coffee order: Prefers a flat white")
+
+    other = build_memory_context(message="What did we deploy?", token_budget=2000, recalled=ahead)
+    assert "- made ahead" not in other and "Deployed the billing service to production." in other
