@@ -79,9 +79,11 @@ def append_batches(batches: list[RunBatch]) -> None:
     A batch's `run_update` changes its run in the same transaction: a run's closing event and
     its final status become visible together, so no reader sees one without the other."""
     updates = [batch for batch in batches if batch.run_update]
+    # A write that changes a run, or is part of a caller's transaction, waits for its WAL flush.
+    wait_for_flush = bool(updates) or connection.in_atomic_block or settings.ENGINE_EVENTS_SYNC_COMMIT
     with transaction.atomic() if updates or not settings.DATABASE_IS_POSTGRES else contextlib.nullcontext():
         if settings.DATABASE_IS_POSTGRES:
-            ids = _store_postgres(batches)
+            ids = _store_postgres(batches, wait_for_flush=wait_for_flush)
         else:
             with connection.cursor() as cursor:
                 ids = _store_sqlite(cursor, batches)
@@ -128,13 +130,22 @@ def _store_sqlite(cursor, batches: list[RunBatch]) -> dict[tuple[int, int], int]
     return ids
 
 
-def _store_postgres(batches: list[RunBatch]) -> dict[tuple[int, int], int]:
+def _store_postgres(batches: list[RunBatch], *, wait_for_flush: bool) -> dict[tuple[int, int], int]:
     """One prepared statement, one round trip (in autocommit it is its own transaction): it takes the
-    log lock (so that event ids commit in id order), moves each task's `last_seq` on, queues the
-    NOTIFYs naming the tasks for the other workers (sent at commit) and inserts the events, numbered
-    after the old `last_seq`, their ids drawn in the order they were emitted. The events travel
+    log lock (so that event ids commit in id order), sets how its transaction commits (below),
+    moves each task's `last_seq` on, queues the NOTIFYs naming the tasks for the other workers
+    (sent at commit) and inserts the events, numbered after the old `last_seq`, their ids drawn
+    in the order they were emitted. The events travel
     as one JSON array, spliced from their stored JSON: psycopg quotes a text array element by
-    element in Python, which cost more than the rest of the write."""
+    element in Python, which cost more than the rest of the write.
+
+    Unless `wait_for_flush`, the write commits without waiting for its WAL to reach the disk
+    (`synchronous_commit` off for its transaction only): readers see it at once, and what a
+    crash of PostgreSQL itself could lose is the last fraction of a second of a turn in flight,
+    which such a crash ends anyway. A write that changes a run (a turn's end, a pause on a
+    human) waits, and so makes every earlier write of the turn durable with it: WAL is flushed
+    in order. So does ENGINE_EVENTS_SYNC_COMMIT=true. The wait had been a third of the time of
+    a first token's write."""
     if not any(batch.events for batch in batches):
         return {}
     within_task: dict[int, int] = {}
@@ -144,7 +155,9 @@ def _store_postgres(batches: list[RunBatch]) -> dict[tuple[int, int], int]:
         for event in batch.events:
             within_task[batch.task.pk] = position = within_task.get(batch.task.pk, 0) + 1
             rows.append(f'[{batch.task.pk},{run_id},{position},{event.ts},"{event.type}",{event.data_json}]')
-    returned = fetch_prepared(_POSTGRES_APPEND, [f"[{','.join(rows)}]", EVENT_LOG_LOCK, wakeups.EVENTS_CHANNEL, wakeups.notice_prefix()])
+    returned = fetch_prepared(_POSTGRES_APPEND, [
+        f"[{','.join(rows)}]", EVENT_LOG_LOCK, None if wait_for_flush else "off", wakeups.EVENTS_CHANNEL, wakeups.notice_prefix(),
+    ])
     first_seq: dict[int, int] = {}
     for _, task_pk, seq in returned:
         first_seq[task_pk] = min(seq, first_seq.get(task_pk, seq))
@@ -166,7 +179,9 @@ WITH incoming AS (
     FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS x(e, emitted)
 ),
 counts AS (SELECT task_id, COUNT(*) AS n FROM incoming GROUP BY task_id),
-log_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock(%s)),
+log_lock AS MATERIALIZED (
+    SELECT pg_advisory_xact_lock(%s), set_config('synchronous_commit', COALESCE(%s, current_setting('synchronous_commit')), true)
+),
 numbered AS (
     UPDATE {Task._meta.db_table} t SET last_seq = t.last_seq + counts.n FROM counts, log_lock
     WHERE t.id = counts.task_id

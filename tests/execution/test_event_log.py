@@ -4,10 +4,12 @@ wait behind a burst of deltas."""
 import gevent
 import pytest
 from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 
+from execution import eventlog
 from execution.appender import EventWriter
-from execution.eventlog import PendingEvent, RunBatch, append_batches, read_events
+from execution.eventlog import PendingEvent, RunBatch, _store_postgres, append_batches, read_events
 from execution.models import Run, RunStatus, Task
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -134,3 +136,45 @@ def test_a_notice_from_a_worker_of_the_version_before_still_wakes_its_task():
         wakeups.on_notice(wakeups.EVENTS_CHANNEL, f"4242@elsewhere{wakeups.MARK_END}plain")
         wakeups.on_notice(wakeups.EVENTS_CHANNEL, f"4242@elsewhere{wakeups.MARK_END}[not a list")
         assert plain.signal.is_set() and odd.signal.is_set()
+
+
+def _commit_mode_of_writes(action) -> list[str]:
+    """The `synchronous_commit` each event write of `action` leaves its own transaction with."""
+    modes = []
+
+    def read_back(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "INSERT INTO execution_event" in sql:
+            with context["connection"].cursor() as cursor:  # still in the write's transaction
+                cursor.execute("SHOW synchronous_commit")
+                modes.append(cursor.fetchone()[0])
+        return result
+
+    with connection.execute_wrapper(read_back):
+        action()
+    return modes
+
+
+@pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="synchronous_commit is PostgreSQL's")
+def test_only_writes_that_change_no_run_commit_without_waiting_for_the_flush(settings, monkeypatch):
+    task, run = a_run("flushing")
+    delta = lambda: RunBatch(task=task, run_id=run.id, events=[PendingEvent("text_delta", {"text": "x"})])  # noqa: E731
+    # Each write is its own transaction but for the test's: read the setting inside one.
+    with transaction.atomic():
+        assert _commit_mode_of_writes(lambda: _store_postgres([delta()], wait_for_flush=False)) == ["off"]
+    with transaction.atomic():
+        assert _commit_mode_of_writes(lambda: _store_postgres([delta()], wait_for_flush=True)) == ["on"]
+    assert connection.cursor().execute("SHOW synchronous_commit").fetchone()[0] == "on"  # it did not outlive them
+
+    decided = []
+    monkeypatch.setattr(eventlog, "_store_postgres", lambda batches, *, wait_for_flush: (
+        decided.append(wait_for_flush) or _store_postgres(batches, wait_for_flush=wait_for_flush)))
+    append_batches([delta()])  # a delta of a turn in flight
+    closing = RunBatch(task=task, run_id=run.id, events=[PendingEvent("thread_lifecycle", {"phase": "completed"})],
+                       run_update={"error_message": "closing"})
+    append_batches([delta(), closing])  # a turn's end: its run changes
+    with transaction.atomic():  # a caller's transaction (the watchdog's, a cancel's)
+        append_batches([delta()])
+    settings.ENGINE_EVENTS_SYNC_COMMIT = True
+    append_batches([delta()])
+    assert decided == [False, True, True, True]
