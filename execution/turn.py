@@ -58,7 +58,8 @@ class Turn(TurnTools):
         self.working_memory = "" if self.opens_task else read_working_memory(run.task)
         self._tool_specs: list | None = None
         self._skills: str | None = None
-        self.next_position: int | None = None
+        # The position of the turn's next message: after the one message of a task it opens.
+        self.next_position: int | None = 1 if self.opens_task else None
         self.said: list[str] = []
         self.tool_context = ToolContext(task_id=run.task.task_id, run_id=run.id, emit=self.emit)
 
