@@ -178,8 +178,9 @@ ENGINE_MODEL_MAX_SECONDS = env.float("ENGINE_MODEL_MAX_SECONDS", default=600.0)
 ENGINE_THINKING_BUDGET = env.int("ENGINE_THINKING_BUDGET", default=0)
 ENGINE_MAX_STEPS = env.int("ENGINE_MAX_STEPS", default=20)
 ENGINE_HEARTBEAT_SECONDS = env.float("ENGINE_HEARTBEAT_SECONDS", default=15.0)
-# PostgreSQL: every event write waits for its WAL flush, not only a turn's end and pauses (eventlog).
-ENGINE_EVENTS_SYNC_COMMIT = env.bool("ENGINE_EVENTS_SYNC_COMMIT", default=False)
+# PostgreSQL: false lets event writes that change no run commit without waiting for their WAL
+# flush (execution/eventlog.py; see the README for what a crash of PostgreSQL can then do).
+ENGINE_EVENTS_SYNC_COMMIT = env.bool("ENGINE_EVENTS_SYNC_COMMIT", default=True)
 ENGINE_RUN_HEARTBEAT_SECONDS = env.float("ENGINE_RUN_HEARTBEAT_SECONDS", default=10.0)
 CHANNEL_STATE_TTL_ACTIVE = env.int("CHANNEL_STATE_TTL_ACTIVE", default=3 * 3600)
 CHANNEL_STATE_TTL_HITL = env.int("CHANNEL_STATE_TTL_HITL", default=72 * 3600)

@@ -4,7 +4,7 @@ import logging
 
 import gevent
 from django.conf import settings
-from django.db import connection
+from django.db import DatabaseError, connection
 from gevent import monkey
 
 from engine.errors import EngineError
@@ -62,8 +62,13 @@ def remembered_for(message: str, *, searched: MemorySearch | None = None) -> str
     """The soul, and the facts and episodes relevant to the user's message, within
     ENGINE_MEMORY_CONTEXT_TOKENS. Looked up once per turn; `searched` holds the searches started
     ahead (used only when they were for this very message)."""
+    recalled = None
+    if searched is not None and searched.message == message:
+        try:
+            recalled = searched.result()
+        except DatabaseError:  # e.g. no pooled connection in time: the turn searches itself
+            logger.warning("the memory searches made ahead failed; searching again", exc_info=True)
     try:
-        recalled = searched.result() if searched is not None else None
         return build_memory_context(message=message, token_budget=settings.ENGINE_MEMORY_CONTEXT_TOKENS, recalled=recalled)
     except EngineError:  # a broken soul template must not stop the turn
         logger.exception("long-term memory left out of the context")

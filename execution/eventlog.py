@@ -80,7 +80,7 @@ def append_batches(batches: list[RunBatch]) -> None:
     its final status become visible together, so no reader sees one without the other."""
     updates = [batch for batch in batches if batch.run_update]
     # A write that changes a run, or is part of a caller's transaction, waits for its WAL flush.
-    wait_for_flush = bool(updates) or connection.in_atomic_block or settings.ENGINE_EVENTS_SYNC_COMMIT
+    wait_for_flush = settings.ENGINE_EVENTS_SYNC_COMMIT or bool(updates) or connection.in_atomic_block
     with transaction.atomic() if updates or not settings.DATABASE_IS_POSTGRES else contextlib.nullcontext():
         if settings.DATABASE_IS_POSTGRES:
             ids = _store_postgres(batches, wait_for_flush=wait_for_flush)
@@ -135,17 +135,19 @@ def _store_postgres(batches: list[RunBatch], *, wait_for_flush: bool) -> dict[tu
     log lock (so that event ids commit in id order), sets how its transaction commits (below),
     moves each task's `last_seq` on, queues the NOTIFYs naming the tasks for the other workers
     (sent at commit) and inserts the events, numbered after the old `last_seq`, their ids drawn
-    in the order they were emitted. The events travel
-    as one JSON array, spliced from their stored JSON: psycopg quotes a text array element by
-    element in Python, which cost more than the rest of the write.
+    in the order they were emitted. The events travel as one JSON array, spliced from their
+    stored JSON: psycopg quotes a text array element by element in Python, which cost more than
+    the rest of the write.
 
     Unless `wait_for_flush`, the write commits without waiting for its WAL to reach the disk
-    (`synchronous_commit` off for its transaction only): readers see it at once, and what a
-    crash of PostgreSQL itself could lose is the last fraction of a second of a turn in flight,
-    which such a crash ends anyway. A write that changes a run (a turn's end, a pause on a
-    human) waits, and so makes every earlier write of the turn durable with it: WAL is flushed
-    in order. So does ENGINE_EVENTS_SYNC_COMMIT=true. The wait had been a third of the time of
-    a first token's write."""
+    (`synchronous_commit` off for its transaction only); readers see it at once. That is the
+    ENGINE_EVENTS_SYNC_COMMIT=false trade, off by default: a crash of PostgreSQL itself can lose
+    the last fraction of a second of such writes, and as the tasks' `last_seq` and the id
+    sequence go back with them, events written after the recovery can reuse the numbers of
+    lost events that clients had seen. A write that changes a run (a turn's end, a pause on a
+    human) or is part of a caller's transaction always waits, and makes every earlier write
+    durable with it: WAL is flushed in order. The wait had been a third of the time of a first
+    token's write."""
     if not any(batch.events for batch in batches):
         return {}
     within_task: dict[int, int] = {}

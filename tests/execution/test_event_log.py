@@ -157,14 +157,20 @@ def _commit_mode_of_writes(action) -> list[str]:
 
 @pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="synchronous_commit is PostgreSQL's")
 def test_only_writes_that_change_no_run_commit_without_waiting_for_the_flush(settings, monkeypatch):
+    settings.ENGINE_EVENTS_SYNC_COMMIT = False
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        server_default = cursor.fetchone()[0]
     task, run = a_run("flushing")
     delta = lambda: RunBatch(task=task, run_id=run.id, events=[PendingEvent("text_delta", {"text": "x"})])  # noqa: E731
     # Each write is its own transaction but for the test's: read the setting inside one.
     with transaction.atomic():
         assert _commit_mode_of_writes(lambda: _store_postgres([delta()], wait_for_flush=False)) == ["off"]
     with transaction.atomic():
-        assert _commit_mode_of_writes(lambda: _store_postgres([delta()], wait_for_flush=True)) == ["on"]
-    assert connection.cursor().execute("SHOW synchronous_commit").fetchone()[0] == "on"  # it did not outlive them
+        assert _commit_mode_of_writes(lambda: _store_postgres([delta()], wait_for_flush=True)) == [server_default]
+    with connection.cursor() as cursor:  # the setting did not outlive the writes
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == server_default
 
     decided = []
     monkeypatch.setattr(eventlog, "_store_postgres", lambda batches, *, wait_for_flush: (
@@ -175,6 +181,6 @@ def test_only_writes_that_change_no_run_commit_without_waiting_for_the_flush(set
     append_batches([delta(), closing])  # a turn's end: its run changes
     with transaction.atomic():  # a caller's transaction (the watchdog's, a cancel's)
         append_batches([delta()])
-    settings.ENGINE_EVENTS_SYNC_COMMIT = True
+    settings.ENGINE_EVENTS_SYNC_COMMIT = True  # the default
     append_batches([delta()])
     assert decided == [False, True, True, True]

@@ -93,15 +93,17 @@ def test_a_turns_memory_searches_wait_alongside_the_statement_that_starts_it(eng
         waiting: list[str] = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not (
-            any("INSERT INTO" in query and "execution_task" in query for query in waiting)
+            any(query.lstrip().startswith("WITH found AS") for query in waiting)
             and any("memory_knowledgeitem" in query for query in waiting)
         ):
             time.sleep(0.02)
-            cursor.execute("SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+            cursor.execute("SELECT query FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND datname = current_database() AND pid <> pg_backend_pid()")
             waiting = [row[0] for row in cursor.fetchall()]
         cursor.execute("COMMIT")
     request.join(timeout=15)
+    assert not request.is_alive()
     assert any("memory_knowledgeitem" in query for query in waiting), waiting
-    assert any("execution_task" in query for query in waiting), waiting
+    assert any(query.lstrip().startswith("WITH found AS") for query in waiting), waiting
     assert "The user drinks rooibos in the evening" in reply(started["events"])
     assert started["events"][-1].data["phase"] == "completed"

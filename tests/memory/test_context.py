@@ -36,3 +36,16 @@ def test_searches_made_ahead_are_used_only_for_their_own_message(corpus):
 
     other = build_memory_context(message="What did we deploy?", token_budget=2000, recalled=ahead)
     assert "- made ahead" not in other and "Deployed the billing service to production." in other
+
+
+def test_a_turn_searches_again_when_the_searches_made_ahead_failed(corpus):
+    from django.db import DatabaseError
+
+    from execution.context import MemorySearch, remembered_for
+
+    class FailedAhead(MemorySearch):
+        def result(self):
+            raise DatabaseError("no pooled connection in time")
+
+    message = "Which coffee with oat milk should I order?"
+    assert "coffee order: Prefers a flat white with oat milk." in remembered_for(message, searched=FailedAhead(message))
