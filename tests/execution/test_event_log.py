@@ -7,7 +7,6 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from execution import eventlog
 from execution.appender import EventWriter
 from execution.eventlog import PendingEvent, RunBatch, _store_postgres, append_batches, read_events
 from execution.models import Run, RunStatus, Task
@@ -138,25 +137,27 @@ def test_a_notice_from_a_worker_of_the_version_before_still_wakes_its_task():
         assert plain.signal.is_set() and odd.signal.is_set()
 
 
-def _commit_mode_of_writes(action) -> list[str]:
-    """The `synchronous_commit` each event write of `action` leaves its own transaction with."""
-    modes = []
+def _appends_of(action) -> list[tuple[str | None, str]]:
+    """For each event write `action` sends: the commit mode it asks for (None: the server's), and
+    the `synchronous_commit` its transaction has right after it (inside a test's transaction,
+    the write's own)."""
+    appends = []
 
     def read_back(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
         if "INSERT INTO execution_event" in sql:
-            with context["connection"].cursor() as cursor:  # still in the write's transaction
+            with context["connection"].cursor() as cursor:
                 cursor.execute("SHOW synchronous_commit")
-                modes.append(cursor.fetchone()[0])
+                appends.append((params[2], cursor.fetchone()[0]))
         return result
 
     with connection.execute_wrapper(read_back):
         action()
-    return modes
+    return appends
 
 
 @pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="synchronous_commit is PostgreSQL's")
-def test_only_writes_that_change_no_run_commit_without_waiting_for_the_flush(settings, monkeypatch):
+def test_only_writes_that_change_no_run_commit_without_waiting_for_the_flush(settings):
     settings.ENGINE_EVENTS_SYNC_COMMIT = False
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
@@ -165,22 +166,23 @@ def test_only_writes_that_change_no_run_commit_without_waiting_for_the_flush(set
     delta = lambda: RunBatch(task=task, run_id=run.id, events=[PendingEvent("text_delta", {"text": "x"})])  # noqa: E731
     # Each write is its own transaction but for the test's: read the setting inside one.
     with transaction.atomic():
-        assert _commit_mode_of_writes(lambda: _store_postgres([delta()], wait_for_flush=False)) == ["off"]
+        assert _appends_of(lambda: _store_postgres([delta()], wait_for_flush=False)) == [("off", "off")]
     with transaction.atomic():
-        assert _commit_mode_of_writes(lambda: _store_postgres([delta()], wait_for_flush=True)) == [server_default]
+        assert _appends_of(lambda: _store_postgres([delta()], wait_for_flush=True)) == [(None, server_default)]
     with connection.cursor() as cursor:  # the setting did not outlive the writes
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == server_default
 
-    decided = []
-    monkeypatch.setattr(eventlog, "_store_postgres", lambda batches, *, wait_for_flush: (
-        decided.append(wait_for_flush) or _store_postgres(batches, wait_for_flush=wait_for_flush)))
-    append_batches([delta()])  # a delta of a turn in flight
     closing = RunBatch(task=task, run_id=run.id, events=[PendingEvent("thread_lifecycle", {"phase": "completed"})],
                        run_update={"error_message": "closing"})
-    append_batches([delta(), closing])  # a turn's end: its run changes
-    with transaction.atomic():  # a caller's transaction (the watchdog's, a cancel's)
+
+    def every_kind_of_write():
+        append_batches([delta()])  # a delta of a turn in flight
+        append_batches([delta(), closing])  # a turn's end: its run changes
+        with transaction.atomic():  # a caller's transaction (the watchdog's, a cancel's)
+            append_batches([delta()])
+        settings.ENGINE_EVENTS_SYNC_COMMIT = True  # the default
         append_batches([delta()])
-    settings.ENGINE_EVENTS_SYNC_COMMIT = True  # the default
-    append_batches([delta()])
+
+    decided = [asked is None for asked, _ in _appends_of(every_kind_of_write)]  # waits for the flush?
     assert decided == [False, True, True, True]
