@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db import connection
 
+from engine.db import fetch_prepared
+
 # A word in more rows than this is dropped from a query that has rarer words (see below).
 COMMON_TERM_ROWS = 5_000
 # A query whose words are in more rows than this together is ranked in two steps (rank_by_text).
@@ -239,6 +241,8 @@ def _ranked_rows(
 
 
 def _fetch_rows(sql: str, params: list) -> list[tuple]:
+    if connection.vendor == "postgresql":
+        return fetch_prepared(sql, params)  # planned once per connection: as long as running it
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
