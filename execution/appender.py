@@ -5,6 +5,7 @@ per worker process writes what every run has queued in a single transaction, the
 readers. An urgent event (anything but a delta, and a turn's first token) goes out at once;
 deltas in a burst wait COALESCE_SECONDS so that they share a write. With a hundred turns
 streaming at once, that is one transaction per burst window, not one per token per turn.
+A held event (a turn's `started`) waits as long for the next urgent one, even outside a burst.
 """
 
 import logging
@@ -42,15 +43,17 @@ class EventWriter:
         self._drained = gevent.event.Event()
         self._drained.set()
 
-    def emit(self, type: str, data: dict, *, urgent: bool | None = None) -> PendingEvent:
+    def emit(self, type: str, data: dict, *, urgent: bool | None = None, hold: bool = False) -> PendingEvent:
         """Queues an event. Deltas may wait a few milliseconds to share a write; other events
-        (and `urgent=True`) are written at once."""
+        (and `urgent=True`) are written at once, unless `hold`: then the event waits up to
+        COALESCE_SECONDS for the next urgent event of any run, to share its write."""
         if self.failed:
             raise EventLogUnavailable("The event log cannot be written.")
         event = PendingEvent(type, data)
         self.queue.append(event)
         self._drained.clear()
-        _appender.submit(self, urgent=urgent or (urgent is None and type not in COALESCED_TYPES))
+        urgent = not hold and (urgent or (urgent is None and type not in COALESCED_TYPES))
+        _appender.submit(self, urgent=urgent, hold=hold)
         return event
 
     def finish(self, type: str, data: dict, *, run_update: dict) -> None:
@@ -89,13 +92,15 @@ class _Appender:
         self._dirty: dict[EventWriter, None] = {}  # insertion-ordered set
         self._wanted = gevent.event.Event()
         self._hurry = gevent.event.Event()  # something urgent is queued: write now
+        self._holding = False  # a held event is queued: wait for company even outside a burst
         self._last_write = 0.0
         self._greenlet: gevent.Greenlet | None = None
 
-    def submit(self, writer: EventWriter, *, urgent: bool) -> None:
+    def submit(self, writer: EventWriter, *, urgent: bool, hold: bool = False) -> None:
         self._dirty[writer] = None
         if urgent:
             self._hurry.set()
+        self._holding = self._holding or hold
         self._wanted.set()
         if self._greenlet is None or self._greenlet.dead:
             self._greenlet = gevent.spawn(self._run_forever)
@@ -103,12 +108,13 @@ class _Appender:
     def _run_forever(self) -> None:
         while True:
             self._wanted.wait()
-            if not self._hurry.is_set() and time.monotonic() - self._last_write < QUIET_SECONDS:
-                # A burst of deltas: let more join this write, but an urgent event cuts the wait
-                # short (a timer alone fires late while busy greenlets keep the hub occupied).
+            if not self._hurry.is_set() and (self._holding or time.monotonic() - self._last_write < QUIET_SECONDS):
+                # A burst of deltas, or a held event: let more join this write, but an urgent event
+                # cuts the wait short (a timer alone fires late while busy greenlets keep the hub occupied).
                 self._hurry.wait(COALESCE_SECONDS)
             self._wanted.clear()
             self._hurry.clear()
+            self._holding = False
             while self._dirty:
                 self._write_dirty()
 

@@ -56,6 +56,56 @@ def test_an_urgent_event_is_written_at_the_next_switch_while_deltas_coalesce():
     assert [event.type for event in read_events(after_id=0)] == ["thread_lifecycle", "text_delta", "content_block_stop"]
 
 
+def _event_writes_of(action) -> int:
+    """How many event writes (INSERT statements into the log) `action` sends."""
+    writes = []
+
+    def count(execute, sql, params, many, context):
+        if "INSERT INTO execution_event" in sql:
+            writes.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        action()
+    return len(writes)
+
+
+def test_a_held_event_waits_outside_a_burst_and_shares_the_next_urgent_write():
+    from execution import appender
+
+    task, run = a_run("held")
+    writer = EventWriter(task=task, run_id=run.id)
+
+    def started_then_first_token():
+        gevent.sleep(appender.QUIET_SECONDS)  # no burst: an ordinary urgent event would go at once
+        writer.emit("thread_lifecycle", {"phase": "started"}, hold=True)
+        for _ in range(20):  # a turn's memory searches and model call, switching without blocking
+            gevent.sleep(0)
+        assert [event.type for event in writer.queue] == ["thread_lifecycle"]  # still waiting
+        writer.emit("text_delta", {"text": "first"}, urgent=True)
+        writer.flush()
+
+    assert _event_writes_of(started_then_first_token) == 1
+    assert [event.type for event in read_events(after_id=0)] == ["thread_lifecycle", "text_delta"]
+
+
+def test_a_held_event_alone_is_written_after_the_coalescing_window():
+    import time
+
+    from execution import appender
+
+    task, run = a_run("held-alone")
+    writer = EventWriter(task=task, run_id=run.id)
+    gevent.sleep(appender.QUIET_SECONDS)
+    began = time.monotonic()
+    writer.emit("thread_lifecycle", {"phase": "started"}, hold=True)
+    while writer.queue and time.monotonic() - began < 1:
+        gevent.sleep(0.0005)
+    waited = time.monotonic() - began
+    assert not writer.queue and appender.COALESCE_SECONDS * 0.8 <= waited < 0.5
+    assert [event.type for event in read_events(after_id=0)] == ["thread_lifecycle"]
+
+
 def test_a_worker_is_woken_by_other_workers_notices_not_by_its_own():
     from execution import wakeups
 

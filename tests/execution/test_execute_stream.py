@@ -5,6 +5,8 @@ import uuid
 
 import pytest
 import requests
+from django.conf import settings
+from django.db import connection
 
 from execution.models import Message, Run
 from tests.sse import execute, without_heartbeats
@@ -114,6 +116,24 @@ def test_a_provider_failure_ends_the_turn_with_an_error_event(engine_server, key
     assert events[-1].data["phase"] == "errored"
     run = Run.objects.get(id=events[0].data["run_id"])
     assert (run.status, run.error_code) == ("errored", "LLM_AUTH_ERROR")
+
+
+@pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="on SQLite a turn never yields before its first token")
+def test_a_turns_started_event_is_written_with_its_first_token(engine_server, key):
+    """While the memory searches run, `started` waits for the first token to share its write:
+    rows one transaction wrote share their xmin."""
+    execute(engine_server, key, {"message": "hello", "task_id": task(), "direct": True})  # the worker warms up
+    shared = 0
+    for _ in range(6):
+        events = execute(engine_server, key, {"message": "hello", "task_id": task(), "direct": True})
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT type, xmin::text FROM execution_event WHERE run_id = %s ORDER BY id",
+                           [events[0].data["run_id"]])
+            written = cursor.fetchall()
+        assert written[0][0] == "thread_lifecycle"
+        first_token = next(write for type, write in written if type == "text_delta")
+        shared += written[0][1] == first_token
+    assert shared >= 4  # a turn slower than the hold's few milliseconds (a busy machine) writes twice
 
 
 def test_reusing_a_task_id_continues_the_thread(engine_server, key):
