@@ -115,3 +115,24 @@ def test_the_one_statement_start_also_reads_the_worker_cache_stamps():
     assert statements == 1
     assert stamps == current_stamps() and set(stamps) == {"soul", "skills", "connections"}
     assert "stamps" not in Run.objects.get(pk=run.pk).options  # they travel with the launch, not in the run
+
+
+@pytest.mark.skipif(not settings.DATABASE_IS_POSTGRES, reason="synchronous_commit is PostgreSQL's")
+def test_the_start_leaves_its_flush_to_the_first_event_write_only_while_those_writes_wait(settings):
+    """Nothing of the turn reaches a client before its first event write, which flushes the
+    start's WAL with its own; with ENGINE_EVENTS_SYNC_COMMIT=false that write may not wait."""
+
+    def commit_mode_after_start(task_id: str) -> str:
+        # The test's transaction is the start's: read the setting inside it.
+        services._start_in_one_statement(turn(task_id))
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        server_default = cursor.fetchone()[0]
+    settings.ENGINE_EVENTS_SYNC_COMMIT = False  # first: the setting lasts to the transaction's end
+    assert commit_mode_after_start("start-commit-a") == server_default == "on"
+    settings.ENGINE_EVENTS_SYNC_COMMIT = True
+    assert commit_mode_after_start("start-commit-b") == "off"
