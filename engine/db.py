@@ -142,7 +142,11 @@ def fetch_prepared(sql: str, params: list) -> list[tuple]:
     # cursors, so that errors, execute_wrapper() and query capture see it as any other statement.
     with db._prepare_cursor(psycopg.Cursor(db.connection)) as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        rows = cursor.fetchall()
+    if db.queries_logged and db.queries_log[-1]["sql"] is None:
+        # psycopg keeps no text of a prepared query for Django's log (DEBUG, CaptureQueriesContext).
+        db.queries_log[-1]["sql"] = db.ops.compose_sql(sql, params)
+    return rows
 
 
 def update_rows(model: type[Model], values: dict, where: str, params=()) -> int:
