@@ -95,13 +95,16 @@ def scratch_database(reuse: str | None = None) -> tuple[str, callable]:
 
 
 def seed(count: int, *, with_vectors: bool) -> None:
-    import numpy
     from django.utils import timezone
 
     from memory.lexical import comparison_key
     from memory.models import KnowledgeItem, KnowledgeVector
 
-    rng, vectors_rng = random.Random(42), numpy.random.default_rng(42)
+    rng = random.Random(42)
+    if with_vectors:  # numpy comes with the embeddings extra
+        import numpy
+
+        vectors_rng = numpy.random.default_rng(42)
     now = timezone.now()
     items, vectors = [], []
     for n in range(count):
