@@ -42,9 +42,11 @@ def scratch_postgres(url: str) -> tuple[str, callable]:
 
 class BenchServer:
     """gunicorn + gevent on a fresh database: SQLite in a temp dir, or a scratch database on the
-    PostgreSQL server of DATABASE_URL (unless `env` names the database, to share another's)."""
+    PostgreSQL server of DATABASE_URL (unless `env` names the database, to share another's).
+    `root`: the checkout it serves (default: this one), so that two versions can run side by side."""
 
-    def __init__(self, *, workers: int = 1, env: dict | None = None):
+    def __init__(self, *, workers: int = 1, env: dict | None = None, root: Path = ROOT):
+        self.root = Path(root)
         self.data_dir = Path(tempfile.mkdtemp(prefix="engine-bench-"))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,7 +67,7 @@ class BenchServer:
 
     def manage(self, *args: str) -> str:
         return subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=True, capture_output=True, text=True
+            [sys.executable, "manage.py", *args], cwd=self.root, env=self.env, check=True, capture_output=True, text=True
         ).stdout.strip()
 
     def __enter__(self, migrate: bool = True) -> "BenchServer":
@@ -74,7 +76,7 @@ class BenchServer:
             self.admin_key = self.manage("engine_key", "create", "--name", "bench", "--scope", "admin")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-            cwd=ROOT, env=self.env, start_new_session=True,
+            cwd=self.root, env=self.env, start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
