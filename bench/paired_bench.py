@@ -17,20 +17,13 @@ monkey.patch_all()
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.harness import ROOT, BenchServer, percentile  # noqa: E402
-from bench.sse_client import post_execute  # noqa: E402
+from bench.stream_bench import first_token_delay  # noqa: E402
 
 WARM_UP_TURNS = 5
-
-
-def first_token_ms(server: BenchServer, task_id: str, message: str) -> float:
-    started = time.perf_counter()
-    events = post_execute(server.port, server.admin_key, {"message": message, "task_id": task_id, "direct": True})
-    return (next(arrived for arrived, kind, _ in events if kind == "text_delta") - started) * 1000
 
 
 def settings_from(pairs: list[str]) -> dict:
@@ -42,6 +35,10 @@ def settings_from(pairs: list[str]) -> dict:
             raise SystemExit(f"--a-env/--b-env take NAME=VALUE, not {pair!r}")
         settings[name] = value
     return settings
+
+
+def label(checkout: Path, settings: list[str]) -> str:
+    return " ".join([str(checkout), *settings])
 
 
 def spread(samples: list[float]) -> str:
@@ -63,14 +60,14 @@ def main() -> None:
     with BenchServer(root=args.a, env=settings_from(args.a_env)) as a, BenchServer(root=args.b, env=settings_from(args.b_env)) as b:
         for i in range(WARM_UP_TURNS):
             for server in (a, b):
-                first_token_ms(server, f"warm-{i}", args.message)
+                first_token_delay(server, f"warm-{i}", args.message)
         times: dict[str, list[float]] = {"A": [], "B": []}
         for i in range(args.turns):
             order = [("A", a), ("B", b)] if i % 2 == 0 else [("B", b), ("A", a)]
             for name, server in order:
-                times[name].append(first_token_ms(server, f"turn-{i}", args.message))
-    print(f"A ({args.a}{' ' + ' '.join(args.a_env) if args.a_env else ''}): {spread(times['A'])}")
-    print(f"B ({args.b}{' ' + ' '.join(args.b_env) if args.b_env else ''}): {spread(times['B'])}")
+                times[name].append(first_token_delay(server, f"turn-{i}", args.message) * 1000)
+    print(f"A ({label(args.a, args.a_env)}): {spread(times['A'])}")
+    print(f"B ({label(args.b, args.b_env)}): {spread(times['B'])}")
     differences = [x - y for x, y in zip(times["A"], times["B"])]
     print(f"paired median A - B over {args.turns} pairs: {percentile(differences, 0.5):+.2f} ms")
 
