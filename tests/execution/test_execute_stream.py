@@ -1,6 +1,7 @@
 """POST /execute through the real gunicorn+gevent server."""
 
 import base64
+import time
 import uuid
 
 import pytest
@@ -74,15 +75,19 @@ def test_a_turn_with_a_tool_call_streams_every_step_in_order(engine_server, key)
     assert run.usage["output_tokens"] == sum(u["output_tokens"] for u in usage)
 
 
-def test_the_reconnect_delay_arrives_in_the_same_write_as_the_first_events(engine_server, key):
+def test_the_stream_opens_with_the_reconnect_delay_before_the_model_answers(engine_server, key):
+    started = time.monotonic()
     response = requests.post(
-        f"{engine_server.url}/execute", json={"message": "hello", "task_id": task(), "direct": True},
+        f"{engine_server.url}/execute", json={"message": "hello /sleep 1", "task_id": task(), "direct": True},
         headers={"X-Engine-Key": key}, stream=True, timeout=30,
     )
-    first_chunk = next(response.raw.stream(65536, decode_content=False))  # one chunk as the server wrote it
+    chunks = response.raw.stream(65536, decode_content=False)  # chunks as the server wrote them
+    first_chunk, opened = next(chunks), time.monotonic() - started
+    second_chunk = next(chunks)
     response.close()
-    assert first_chunk.startswith(b"retry: 2000\n\nid: ")
-    assert b"event: thread_lifecycle" in first_chunk
+    assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+    assert first_chunk == b"retry: 2000\n\n" and opened < 0.8  # the model sleeps a second
+    assert second_chunk.startswith(b"id: ") and b"event: thread_lifecycle" in second_chunk
 
 
 def test_the_offline_model_says_what_it_is_and_how_to_configure_a_real_one(engine_server, key):
