@@ -5,9 +5,17 @@ model SDKs and the MCP client loaded holds about a million: measured under a hun
 streaming turns, each full collection paused the whole worker (every stream in it) for up to
 115 ms. What exists once the worker has started lives as long as the worker, so it is frozen out
 of the collector's reach; only what requests and turns make afterwards is ever scanned.
+
+A turn allocates tens of thousands of objects, nearly all freed by reference counting, so with
+Python's default of a young collection every 700 allocations a first token paid for dozens of
+them. A young collection every YOUNG_COLLECTION_AFTER allocations holds at most that many
+objects a little longer (a few MB) and brought the first token 0.26-0.37 ms sooner, paired, on
+both databases.
 """
 
 import gc
+
+YOUNG_COLLECTION_AFTER = 20_000
 
 
 def freeze_startup_heap() -> None:
@@ -17,3 +25,4 @@ def freeze_startup_heap() -> None:
     get_resolver().url_patterns  # imports every view module now rather than in a first request
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_AFTER, 20, 10)
