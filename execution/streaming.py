@@ -80,8 +80,7 @@ def read_log(start: ReadFrom, *, still_live: Callable[[], bool]) -> Iterator[byt
                 yield preamble
                 preamble = b""
             if not subscription.signal.wait(timeout=settings.ENGINE_HEARTBEAT_SECONDS):
-                yield preamble + eventlog.encode_heartbeat(task_id=start.task_id, run_id=start.run_id)
-                preamble = b""
+                yield eventlog.encode_heartbeat(task_id=start.task_id, run_id=start.run_id)
 
 
 class _LogReader:
