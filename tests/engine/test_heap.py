@@ -18,4 +18,3 @@ def test_the_startup_heap_is_frozen_with_every_view_module_loaded():
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
-
